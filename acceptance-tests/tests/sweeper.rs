@@ -17,15 +17,24 @@ fn sweeper_removes_what_a_dead_run_left_behind() -> Result<()> {
         .spawn()?;
     let mut line = String::new();
     std::io::BufReader::new(child.stdout.take().context("child stdout")?).read_line(&mut line)?;
-    let run_id = line.trim().strip_prefix("run ").unwrap_or_default().to_owned();
+    let run_id = line
+        .trim()
+        .strip_prefix("run ")
+        .unwrap_or_default()
+        .to_owned();
     ensure!(run_id.len() == 6, "unexpected first line {line:?}");
     child.kill()?;
     child.wait()?;
-    ensure!(!leftovers(&run_id).is_empty(), "the killed run left nothing to sweep");
+    ensure!(
+        !leftovers(&run_id).is_empty(),
+        "the killed run left nothing to sweep"
+    );
     let swept = sweep_stale_runs()?;
-    ensure!(swept.contains(&run_id), "sweep removed {swept:?}, not {run_id}");
+    ensure!(
+        swept.contains(&run_id),
+        "sweep removed {swept:?}, not {run_id}"
+    );
     let left = leftovers(&run_id);
     ensure!(left.is_empty(), "left behind after the sweep: {left:#?}");
     Ok(())
 }
-

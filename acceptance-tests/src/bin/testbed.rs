@@ -76,8 +76,16 @@ fn up(count: usize, keep: bool, hold: bool) -> Result<()> {
             std::thread::park();
         }
     }
-    writeln!(out, "booted {count} node(s) in {:.1} s\n", started.elapsed().as_secs_f64())?;
-    writeln!(out, "{:<8} {:<14} {:<10} {:<10} host key", "node", "address", "hostname", "systemd")?;
+    writeln!(
+        out,
+        "booted {count} node(s) in {:.1} s\n",
+        started.elapsed().as_secs_f64()
+    )?;
+    writeln!(
+        out,
+        "{:<8} {:<14} {:<10} {:<10} host key",
+        "node", "address", "hostname", "systemd"
+    )?;
     for node in bed.nodes() {
         // Everything below comes over SSH, through OpenSSH's client, with the host key pinned.
         let hostname = node.ssh_ok("hostname")?;
@@ -93,10 +101,17 @@ fn up(count: usize, keep: bool, hold: bool) -> Result<()> {
         )?;
     }
     let first = &bed.nodes()[0];
-    writeln!(out, "\nreach a node yourself:\n  ssh {}", first.ssh_args("root").join(" "))?;
+    writeln!(
+        out,
+        "\nreach a node yourself:\n  ssh {}",
+        first.ssh_args("root").join(" ")
+    )?;
     if keep {
         let id = bed.keep()?;
-        writeln!(out, "\nnodes left running; remove them with:\n  target/debug/testbed down {id}")?;
+        writeln!(
+            out,
+            "\nnodes left running; remove them with:\n  target/debug/testbed down {id}"
+        )?;
     } else {
         bed.teardown()?;
         writeln!(out, "\nnodes torn down (pass --keep to leave them running)")?;

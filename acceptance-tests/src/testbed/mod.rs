@@ -134,7 +134,10 @@ impl TestBed {
         create_bridge(&run.public_bridge(), Some(run.host_address()))?;
         if needs_private {
             create_bridge(&run.private_bridge(), None)?;
-            host::run("ip", &["route", "add", "unreachable", &run.private_subnet()])?;
+            host::run(
+                "ip",
+                &["route", "add", "unreachable", &run.private_subnet()],
+            )?;
         }
         let bastions: Vec<&str> = builder
             .specs
@@ -160,7 +163,12 @@ impl TestBed {
                         .position(|s| &s.name == name)
                         .context("bastion not found")?;
                     let bastion = Some((name.clone(), run.public_address(b)));
-                    (run.private_address(index), None, bastion, Some(run.private_address(b)))
+                    (
+                        run.private_address(index),
+                        None,
+                        bastion,
+                        Some(run.private_address(b)),
+                    )
                 }
             };
             let host_key = KeyPair::generate(&format!("{}@k3s-testbed-{}", spec.name, run.id))?;

@@ -312,7 +312,18 @@ pub(crate) fn create_network(run: &Run, node: &Prepared) -> Result<()> {
             let gateway = node
                 .bastion_private_address
                 .context("a hidden node needs a bastion")?;
-            host::run("ip", &["-n", &ns, "route", "add", "default", "via", &gateway.to_string()])?;
+            host::run(
+                "ip",
+                &[
+                    "-n",
+                    &ns,
+                    "route",
+                    "add",
+                    "default",
+                    "via",
+                    &gateway.to_string(),
+                ],
+            )?;
         }
     }
     Ok(())

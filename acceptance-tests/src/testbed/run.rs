@@ -202,7 +202,10 @@ pub(crate) fn remove(id: &str) -> Result<()> {
         }
     }
     for (subnet, claim) in subnet_claims(id) {
-        host::run_quietly("ip", &["route", "delete", "unreachable", &private_subnet(subnet)]);
+        host::run_quietly(
+            "ip",
+            &["route", "delete", "unreachable", &private_subnet(subnet)],
+        );
         let _ = std::fs::remove_file(claim);
     }
     if let Err(e) = std::fs::remove_dir_all(run_dir(id)) {
@@ -226,7 +229,11 @@ pub(crate) fn orphan_routes() -> Vec<String> {
         .lines()
         .filter_map(|line| line.split_whitespace().nth(1))
         .filter_map(|net| {
-            let subnet: u8 = net.strip_prefix("10.232.")?.strip_suffix(".0/24")?.parse().ok()?;
+            let subnet: u8 = net
+                .strip_prefix("10.232.")?
+                .strip_suffix(".0/24")?
+                .parse()
+                .ok()?;
             (!subnets_dir().join(subnet.to_string()).exists()).then(|| net.to_owned())
         })
         .collect()
@@ -241,10 +248,16 @@ pub(crate) fn remove_orphan_routes() {
 
 /// The subnets (and their claim files) held by a run.
 fn subnet_claims(id: &str) -> Vec<(u8, PathBuf)> {
-    let Ok(entries) = std::fs::read_dir(subnets_dir()) else { return Vec::new() };
+    let Ok(entries) = std::fs::read_dir(subnets_dir()) else {
+        return Vec::new();
+    };
     entries
         .filter_map(|e| e.ok())
-        .filter(|e| std::fs::read_to_string(e.path()).map(|c| c == id).unwrap_or(false))
+        .filter(|e| {
+            std::fs::read_to_string(e.path())
+                .map(|c| c == id)
+                .unwrap_or(false)
+        })
         .filter_map(|e| Some((e.file_name().to_str()?.parse().ok()?, e.path())))
         .collect()
 }
@@ -268,7 +281,11 @@ pub fn leftovers(id: &str) -> Vec<String> {
     for (_, claim) in subnet_claims(id) {
         left.push(format!("subnet claim {}", claim.display()));
     }
-    left.extend(orphan_routes().into_iter().map(|r| format!("unreachable route {r} of no run")));
+    left.extend(
+        orphan_routes()
+            .into_iter()
+            .map(|r| format!("unreachable route {r} of no run")),
+    );
     if let Ok(mountinfo) = std::fs::read_to_string("/proc/self/mountinfo") {
         left.extend(
             mountinfo
