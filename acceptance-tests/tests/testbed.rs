@@ -216,3 +216,27 @@ fn sha256_hex(bytes: &[u8]) -> String {
         .unwrap_or_default()
         .to_owned()
 }
+
+#[test]
+fn refuses_to_run_without_root_and_says_why() -> Result<()> {
+    // The testbed command, dropped to the `nobody` user, must stop before touching anything.
+    // A copy in a world-readable directory, whatever the permissions of the checkout.
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir()?;
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))?;
+    let exe = dir.path().join("testbed");
+    std::fs::copy(env!("CARGO_BIN_EXE_testbed"), &exe)?;
+    let out = std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(&exe)
+        .args(["up", "--nodes", "1"])
+        .env("RUST_BACKTRACE", "0")
+        .output()?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    ensure!(!out.status.success(), "testbed up succeeded without root");
+    ensure!(
+        stderr.contains("the test bed needs root"),
+        "unexpected error: {stderr}"
+    );
+    Ok(())
+}
