@@ -273,14 +273,10 @@ pub(crate) fn create_network(run: &Run, node: &Prepared) -> Result<()> {
         host::run("ip", &["-n", &ns, "link", "set", inside, "up"])?;
         Ok(())
     };
-    match &node.spec.placement {
+    let gateway = match &node.spec.placement {
         Placement::Public => {
-            wire(
-                &run.public_veth(node.index),
-                &run.public_bridge(),
-                "eth0",
-                node.address,
-            )?;
+            let public = run.public_veth(node.index);
+            wire(&public, &run.public_bridge(), "eth0", node.address)?;
             if let Some(private) = node.private_address {
                 wire(
                     &run.private_veth(node.index),
@@ -289,18 +285,7 @@ pub(crate) fn create_network(run: &Run, node: &Prepared) -> Result<()> {
                     private,
                 )?;
             }
-            host::run(
-                "ip",
-                &[
-                    "-n",
-                    &ns,
-                    "route",
-                    "add",
-                    "default",
-                    "via",
-                    &run.host_address().to_string(),
-                ],
-            )?;
+            run.host_address()
         }
         Placement::Behind(_) => {
             wire(
@@ -309,23 +294,15 @@ pub(crate) fn create_network(run: &Run, node: &Prepared) -> Result<()> {
                 "eth0",
                 node.address,
             )?;
-            let gateway = node
-                .bastion_private_address
-                .context("a hidden node needs a bastion")?;
-            host::run(
-                "ip",
-                &[
-                    "-n",
-                    &ns,
-                    "route",
-                    "add",
-                    "default",
-                    "via",
-                    &gateway.to_string(),
-                ],
-            )?;
+            node.bastion_private_address
+                .context("a hidden node needs a bastion")?
         }
-    }
+    };
+    let gateway = gateway.to_string();
+    host::run(
+        "ip",
+        &["-n", &ns, "route", "add", "default", "via", &gateway],
+    )?;
     Ok(())
 }
 
