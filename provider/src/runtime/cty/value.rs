@@ -1,0 +1,143 @@
+//! cty values: null, unknown (optionally refined), and known values of every type.
+
+use super::{Number, Type};
+use std::collections::BTreeMap;
+
+/// What Terraform knows about a value that is not known yet (an unknown's refinements).
+/// The default refines nothing.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct Refinements {
+    /// The value will definitely not be null.
+    pub not_null: bool,
+    /// A string value will start with this.
+    pub string_prefix: Option<String>,
+    /// A number will be at least (or above, when `false`) this.
+    pub number_lower: Option<(Number, bool)>,
+    /// A number will be at most (or below, when `false`) this.
+    pub number_upper: Option<(Number, bool)>,
+    /// A collection will have at least this many elements.
+    pub length_min: Option<u64>,
+    /// A collection will have at most this many elements.
+    pub length_max: Option<u64>,
+}
+
+impl Refinements {
+    /// Does this refine nothing?
+    pub fn is_empty(&self) -> bool {
+        *self == Refinements::default()
+    }
+}
+
+/// A cty value. Its type comes from the schema it is decoded with, except under a `dynamic`
+/// type, where a known value carries its own type in [`Value::Dynamic`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Value {
+    /// Null of whatever type the position has.
+    Null,
+    /// Not known until apply.
+    Unknown(Refinements),
+    /// A string.
+    String(String),
+    /// A number.
+    Number(Number),
+    /// A bool.
+    Bool(bool),
+    /// A list's elements, in order.
+    List(Vec<Value>),
+    /// A set's elements (order carries no meaning; kept sorted and unique by the codecs).
+    Set(Vec<Value>),
+    /// A map's elements by key.
+    Map(BTreeMap<String, Value>),
+    /// An object's attributes by name; every attribute of the type is present.
+    Object(BTreeMap<String, Value>),
+    /// A tuple's elements, in order.
+    Tuple(Vec<Value>),
+    /// A known value in a `dynamic` position, with the type it turned out to have.
+    Dynamic(Type, Box<Value>),
+}
+
+impl Value {
+    /// A plain unknown, refining nothing.
+    pub fn unknown() -> Value {
+        Value::Unknown(Refinements::default())
+    }
+
+    /// A string value.
+    pub fn string(s: impl Into<String>) -> Value {
+        Value::String(s.into())
+    }
+
+    /// A number from an integer.
+    pub fn int(i: i64) -> Value {
+        Value::Number(Number::from(i))
+    }
+
+    /// An object from name/value pairs.
+    pub fn object<'a>(attributes: impl IntoIterator<Item = (&'a str, Value)>) -> Value {
+        Value::Object(
+            attributes
+                .into_iter()
+                .map(|(n, v)| (n.to_owned(), v))
+                .collect(),
+        )
+    }
+
+    /// Is this null?
+    pub fn is_null(&self) -> bool {
+        matches!(self, Value::Null)
+    }
+
+    /// Is this value itself unknown (not looking inside)?
+    pub fn is_unknown(&self) -> bool {
+        matches!(self, Value::Unknown(_))
+    }
+
+    /// Is this value known all the way down (no unknown anywhere inside)?
+    pub fn is_wholly_known(&self) -> bool {
+        match self {
+            Value::Unknown(_) => false,
+            Value::List(v) | Value::Set(v) | Value::Tuple(v) => {
+                v.iter().all(Value::is_wholly_known)
+            }
+            Value::Map(m) | Value::Object(m) => m.values().all(Value::is_wholly_known),
+            Value::Dynamic(_, v) => v.is_wholly_known(),
+            _ => true,
+        }
+    }
+
+    /// An object's attribute (`None` when this is not an object or has no such attribute).
+    pub fn attr(&self, name: &str) -> Option<&Value> {
+        match self {
+            Value::Object(m) => m.get(name),
+            Value::Dynamic(_, v) => v.attr(name),
+            _ => None,
+        }
+    }
+
+    /// The string, when this is a known string.
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::String(s) => Some(s),
+            Value::Dynamic(_, v) => v.as_str(),
+            _ => None,
+        }
+    }
+
+    /// The bool, when this is a known bool.
+    pub fn as_bool(&self) -> Option<bool> {
+        match self {
+            Value::Bool(b) => Some(*b),
+            Value::Dynamic(_, v) => v.as_bool(),
+            _ => None,
+        }
+    }
+
+    /// The number, when this is a known number.
+    pub fn as_number(&self) -> Option<&Number> {
+        match self {
+            Value::Number(n) => Some(n),
+            Value::Dynamic(_, v) => v.as_number(),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,6 @@
+//! The plugin runtime: everything Terraform's plugin protocol v6 asks of a provider process,
+//! and nothing about what the provider manages. Resources plug in through the traits in
+//! `resource`; the runtime owns the protocol's rules so resource code never sees msgpack,
+//! unknown-value bookkeeping or requires-replace mechanics.
+
+pub mod cty;
