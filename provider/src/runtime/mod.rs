@@ -1,6 +1,14 @@
 //! The plugin runtime: everything Terraform's plugin protocol v6 asks of a provider process,
 //! and nothing about what the provider manages. Resources plug in through the traits in
-//! `resource`; the runtime owns the protocol's rules so resource code never sees msgpack,
+//! [`resource`]; the runtime owns the protocol's rules so resource code never sees msgpack,
 //! unknown-value bookkeeping or requires-replace mechanics.
 
 pub mod cty;
+pub mod diagnostics;
+pub mod plan;
+pub mod resource;
+pub mod schema;
+
+pub use diagnostics::{Diagnostic, Diagnostics, Severity};
+pub use resource::{Context, DataSource, PlanRequest, Provider, ProviderData, Resource};
+pub use schema::{Attribute, Block, Mode, NestedBlock, Nesting, Schema};
