@@ -5,9 +5,12 @@
 
 pub mod cty;
 pub mod diagnostics;
+pub mod handshake;
+pub mod logging;
 pub mod plan;
 pub mod resource;
 pub mod schema;
+pub mod tls;
 
 pub use diagnostics::{Diagnostic, Diagnostics, Severity};
 pub use resource::{Context, DataSource, PlanRequest, Provider, ProviderData, Resource};
