@@ -1,12 +1,33 @@
-//! The `terraform-provider-k3s` plugin binary.
+//! The `terraform-provider-k3s` plugin binary: wires the k3s resources into the plugin runtime.
 //!
-//! Terraform starts this program itself; run by hand it explains that and exits with status 1.
+//! Terraform starts this program itself. Run by hand it explains that and exits with status 1;
+//! `--debug` serves without Terraform and prints the `TF_REATTACH_PROVIDERS` value to attach a
+//! Terraform run to it.
+
+use std::sync::Arc;
+use terraform_provider_k3s::resources::K3sProvider;
+use terraform_provider_k3s::runtime::{logging, serve};
+
+/// The address Terraform knows the provider by.
+const PROVIDER_ADDRESS: &str = "registry.terraform.io/k3s/k3s";
 
 fn main() {
-    eprintln!(
-        "This binary is a plugin. These are not meant to be executed directly.\n\
-         Terraform runs terraform-provider-k3s itself: declare the provider in a required_providers\n\
-         block and run `terraform init`."
-    );
-    std::process::exit(1);
+    let debug = std::env::args().skip(1).any(|a| a == "--debug" || a == "-debug");
+    if let Some(other) = std::env::args().skip(1).find(|a| a != "--debug" && a != "-debug") {
+        eprintln!("terraform-provider-k3s: unknown argument {other:?}; the only one is --debug");
+        std::process::exit(2);
+    }
+    logging::init_from_env("provider.terraform-provider-k3s");
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("terraform-provider-k3s: cannot start: {e}");
+            std::process::exit(1);
+        }
+    };
+    let options = serve::ServeOptions { debug, address: PROVIDER_ADDRESS.to_owned() };
+    if let Err(e) = runtime.block_on(serve::serve(Arc::new(K3sProvider), options)) {
+        eprintln!("{e}");
+        std::process::exit(1);
+    }
 }

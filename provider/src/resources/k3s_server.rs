@@ -42,7 +42,7 @@ pub fn node_block(description: &str) -> Block {
         .attribute(Attribute::computed("config_sha256", Type::String).describe("SHA-256 of `config.yaml` on the host."))
         .attribute(Attribute::computed("registries_sha256", Type::String).describe("SHA-256 of `registries.yaml` on the host."))
         .attribute(Attribute::computed("env_sha256", Type::String).describe("SHA-256 of the service's env file on the host."))
-        .block(shared::connection_block())
+        .block(shared::ssh_block())
         .block(registry_mirror_block())
         .block(registry_auth_block())
         .block(shared::timeouts_block())

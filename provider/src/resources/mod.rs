@@ -33,7 +33,7 @@ impl Provider for K3sProvider {
     }
 
     fn schema(&self) -> Schema {
-        let ssh = Block::new("Defaults for every node's `connection` block, and the credentials `terraform import` uses.")
+        let ssh = Block::new("Defaults for every node's `ssh` block, and the credentials `terraform import` uses.")
             .attribute(Attribute::optional("user", Type::String).describe("Login user. Defaults to `root`."))
             .attribute(Attribute::optional("private_key", Type::String).sensitive().describe("Private key for login."))
             .attribute(Attribute::optional("private_key_file", Type::String).describe("Path of a private key file for login."))
@@ -63,5 +63,23 @@ impl Provider for K3sProvider {
     async fn configure(&self, config: &Value, _terraform_version: &str) -> Result<ProviderData, Diagnostics> {
         let installer_url = config.attr("installer_url").and_then(Value::as_str).unwrap_or(DEFAULT_INSTALLER_URL).to_owned();
         Ok(Arc::new(ProviderConfig { installer_url }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_schema_passes_terraforms_schema_rules() {
+        let provider = K3sProvider;
+        let mut problems = provider.schema().block.check("provider.");
+        for resource in provider.resources() {
+            problems.extend(resource.schema().block.check(&format!("{}.", resource.type_name())));
+        }
+        for source in provider.data_sources() {
+            problems.extend(source.schema().block.check(&format!("{}.", source.type_name())));
+        }
+        assert!(problems.is_empty(), "{problems:#?}");
     }
 }

@@ -1,4 +1,4 @@
-//! Schema pieces more than one resource uses: the SSH `connection` block, the `timeouts`
+//! Schema pieces more than one resource uses: the SSH `ssh` block, the `timeouts`
 //! block, and validators for the values users type most (hosts, versions, durations, OCIDs).
 
 use crate::runtime::cty::{Type, Value};
@@ -159,8 +159,9 @@ pub fn ssh_public_key() -> Arc<dyn Validator> {
     })
 }
 
-/// The SSH `connection` block shared by `k3s_server` and `k3s_agent`.
-pub fn connection_block() -> NestedBlock {
+/// The `ssh` block shared by `k3s_server` and `k3s_agent` (not `connection`, which Terraform
+/// reserves for provisioners and never passes to providers).
+pub fn ssh_block() -> NestedBlock {
     let credentials = |block: Block| {
         block
             .attribute(Attribute::optional("user", Type::String).describe("Login user. Defaults to the provider's `ssh.user`, else `root`."))
@@ -180,7 +181,7 @@ pub fn connection_block() -> NestedBlock {
         .attribute(Attribute::optional("sudo_password", Type::String).sensitive().describe("Password for sudo, sent on stdin, never in a command line."))
         .attribute(Attribute::optional("connect_timeout", Type::String).validate(duration()).describe("How long to keep trying to connect while the host boots. Defaults to `2m`."))
         .block(NestedBlock::single("bastion", bastion));
-    NestedBlock::single("connection", block)
+    NestedBlock::single("ssh", block)
 }
 
 /// The `timeouts` block: per-operation deadlines.

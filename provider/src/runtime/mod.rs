@@ -3,6 +3,7 @@
 //! [`resource`]; the runtime owns the protocol's rules so resource code never sees msgpack,
 //! unknown-value bookkeeping or requires-replace mechanics.
 
+mod convert;
 pub mod cty;
 pub mod diagnostics;
 pub mod handshake;
@@ -10,6 +11,8 @@ pub mod logging;
 pub mod plan;
 pub mod resource;
 pub mod schema;
+pub mod serve;
+pub mod service;
 pub mod tls;
 
 pub use diagnostics::{Diagnostic, Diagnostics, Severity};

@@ -198,7 +198,7 @@ pub enum Nesting {
     Map,
 }
 
-/// A nested block type (`connection { ... }`).
+/// A nested block type (`ssh { ... }`).
 #[derive(Debug, Clone)]
 pub struct NestedBlock {
     /// The block's type name.
@@ -228,9 +228,12 @@ impl NestedBlock {
     pub fn set(name: &str, block: Block) -> NestedBlock {
         NestedBlock { name: name.to_owned(), block, nesting: Nesting::Set, min_items: 0, max_items: 0, requires_replace: false }
     }
-    /// Requires the block (min_items = 1).
+    /// Requires the block: at least one (exactly one for a single block).
     pub fn required(mut self) -> NestedBlock {
         self.min_items = 1;
+        if self.nesting == Nesting::Single {
+            self.max_items = 1;
+        }
         self
     }
     /// A change inside replaces the resource.
@@ -330,6 +333,60 @@ impl Block {
                 _ => {}
             }
         }
+    }
+}
+
+impl Block {
+    /// The rules Terraform enforces when it loads a schema; a provider that breaks them fails
+    /// every command, so they are checked in tests. Returns each problem with its path.
+    pub fn check(&self, path: &str) -> Vec<String> {
+        let mut problems = Vec::new();
+        let valid_name = |n: &str| !n.is_empty() && n.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        // Terraform keeps these names for its own meta-arguments and never passes them on.
+        if path.matches('.').count() <= 1 {
+            for reserved in ["connection", "provisioner", "lifecycle", "count", "for_each", "depends_on", "provider"] {
+                if self.attributes.iter().any(|a| a.name == reserved) || self.blocks.iter().any(|b| b.name == reserved) {
+                    problems.push(format!("{path}{reserved}: name reserved by Terraform"));
+                }
+            }
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for a in &self.attributes {
+            let at = format!("{path}{}", a.name);
+            if !valid_name(&a.name) {
+                problems.push(format!("{at}: name must be [a-z0-9_]+"));
+            }
+            if !names.insert(a.name.as_str()) {
+                problems.push(format!("{at}: declared twice"));
+            }
+            if a.write_only && a.is_computed() {
+                problems.push(format!("{at}: write-only attributes cannot be computed"));
+            }
+            if a.default.is_some() && a.mode != Mode::OptionalComputed {
+                problems.push(format!("{at}: a default needs an optional+computed attribute"));
+            }
+            if a.stable && !a.is_computed() {
+                problems.push(format!("{at}: only computed attributes can be stable"));
+            }
+        }
+        for b in &self.blocks {
+            let at = format!("{path}{}", b.name);
+            if !valid_name(&b.name) || !names.insert(b.name.as_str()) {
+                problems.push(format!("{at}: block name invalid or declared twice"));
+            }
+            match b.nesting {
+                Nesting::Single if b.min_items != b.max_items || b.min_items > 1 => {
+                    problems.push(format!("{at}: a single block has min_items = max_items, each 0 or 1"))
+                }
+                Nesting::Map if b.min_items != 0 || b.max_items != 0 => problems.push(format!("{at}: a map block has no item limits")),
+                Nesting::Set if b.block.ty().to_json().to_string().contains("\"dynamic\"") => {
+                    problems.push(format!("{at}: a set block cannot contain dynamic attributes"))
+                }
+                _ => {}
+            }
+            problems.extend(b.block.check(&format!("{at}.")));
+        }
+        problems
     }
 }
 

@@ -4,11 +4,16 @@
 //! Knows nothing about resources or K3s; the runtime uses it to decode what Terraform sends and
 //! to encode what the provider answers.
 
+mod json;
+mod msgpack;
 mod number;
 mod path;
+pub mod testing;
 mod types;
 mod value;
 
+pub use json::{from_json, to_json};
+pub use msgpack::{canonicalize, from_msgpack, to_msgpack, MAX_DEPTH};
 pub use number::Number;
 pub use path::{AttributePath, PathStep};
 pub use types::Type;

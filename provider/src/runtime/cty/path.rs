@@ -63,7 +63,7 @@ impl AttributePath {
 }
 
 impl fmt::Display for AttributePath {
-    /// Terraform's own notation: `connection.host`, `labels["role"]`, `nodes[0]`.
+    /// Terraform's own notation: `ssh.port`, `labels["role"]`, `nodes[0]`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for (i, step) in self.steps.iter().enumerate() {
             match step {
