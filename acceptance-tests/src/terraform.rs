@@ -133,6 +133,45 @@ pub fn built_provider_dir() -> PathBuf {
     }
 }
 
+/// The directory of an up-to-date provider binary: `K3S_PROVIDER_DIR` if set, else the debug
+/// build in the workspace's target directory, which is (re)built by `cargo build` the first
+/// time this is called in a process, so a test never runs against a stale provider.
+pub fn provider_dir() -> Result<PathBuf> {
+    static BUILT: std::sync::OnceLock<std::result::Result<PathBuf, String>> =
+        std::sync::OnceLock::new();
+    if let Some(dir) = std::env::var_os("K3S_PROVIDER_DIR").filter(|d| !d.is_empty()) {
+        return Ok(PathBuf::from(dir));
+    }
+    BUILT
+        .get_or_init(|| {
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let target = std::env::var_os("CARGO_TARGET_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| repo_root().join("target"));
+            let output = Command::new(cargo)
+                .args([
+                    "build",
+                    "--quiet",
+                    "-p",
+                    "terraform-provider-k3s",
+                    "--bin",
+                    PROVIDER_BINARY,
+                ])
+                .current_dir(repo_root())
+                .output()
+                .map_err(|e| format!("running cargo build: {e}"))?;
+            if !output.status.success() {
+                return Err(format!(
+                    "cargo build of the provider failed:\n{}",
+                    String::from_utf8_lossy(&output.stderr)
+                ));
+            }
+            Ok(target.join("debug"))
+        })
+        .clone()
+        .map_err(|e| anyhow!(e))
+}
+
 /// The CLI configuration that makes Terraform use the provider binary in `provider_dir`.
 fn cli_config(provider_dir: &Path) -> Result<String> {
     let dir = provider_dir

@@ -12,20 +12,31 @@ use terraform_provider_k3s::runtime::{logging, serve};
 const PROVIDER_ADDRESS: &str = "registry.terraform.io/k3s/k3s";
 
 fn main() {
-    let debug = std::env::args().skip(1).any(|a| a == "--debug" || a == "-debug");
-    if let Some(other) = std::env::args().skip(1).find(|a| a != "--debug" && a != "-debug") {
+    let debug = std::env::args()
+        .skip(1)
+        .any(|a| a == "--debug" || a == "-debug");
+    if let Some(other) = std::env::args()
+        .skip(1)
+        .find(|a| a != "--debug" && a != "-debug")
+    {
         eprintln!("terraform-provider-k3s: unknown argument {other:?}; the only one is --debug");
         std::process::exit(2);
     }
     logging::init_from_env("provider.terraform-provider-k3s");
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("terraform-provider-k3s: cannot start: {e}");
             std::process::exit(1);
         }
     };
-    let options = serve::ServeOptions { debug, address: PROVIDER_ADDRESS.to_owned() };
+    let options = serve::ServeOptions {
+        debug,
+        address: PROVIDER_ADDRESS.to_owned(),
+    };
     if let Err(e) = runtime.block_on(serve::serve(Arc::new(K3sProvider), options)) {
         eprintln!("{e}");
         std::process::exit(1);

@@ -59,7 +59,12 @@ impl Resource for ArgocdBootstrap {
         Ok(Some(current.clone()))
     }
 
-    async fn update(&self, _ctx: &Context, _prior: &Value, _planned: &Value) -> Result<Value, Diagnostics> {
+    async fn update(
+        &self,
+        _ctx: &Context,
+        _prior: &Value,
+        _planned: &Value,
+    ) -> Result<Value, Diagnostics> {
         Err(not_implemented(self.type_name(), "update"))
     }
 

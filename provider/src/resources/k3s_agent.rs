@@ -23,11 +23,24 @@ impl Resource for K3sAgent {
             .attribute(Attribute::required("backend_set_name", Type::String).describe("The backend set to join."))
             .attribute(Attribute::required("port", Type::Number).validate(int_between(1, 65535)).describe("The backend port on this node, e.g. 443."))
             .attribute(Attribute::optional("oci_profile", Type::String).describe("Which provider `oci_profile` to call OCI with. Defaults to the first."));
-        let block = node_block("A K3s agent on one host, joined to a server, installed and read back over SSH.")
-            .attribute(Attribute::required("server_url", Type::String).validate(shared::http_url()).describe("The server to join, e.g. `k3s_server.main.api_endpoint`."))
-            .attribute(Attribute::required("token", Type::String).sensitive().describe("The join token, e.g. `k3s_server.main.join_token`."))
-            .attribute(Attribute::computed("joined_server_url", Type::String).describe("The server URL the agent is joined to, as read from its env file."))
-            .block(NestedBlock::single("nlb_backend", nlb));
+        let block = node_block(
+            "A K3s agent on one host, joined to a server, installed and read back over SSH.",
+        )
+        .attribute(
+            Attribute::required("server_url", Type::String)
+                .validate(shared::http_url())
+                .describe("The server to join, e.g. `k3s_server.main.api_endpoint`."),
+        )
+        .attribute(
+            Attribute::required("token", Type::String)
+                .sensitive()
+                .describe("The join token, e.g. `k3s_server.main.join_token`."),
+        )
+        .attribute(
+            Attribute::computed("joined_server_url", Type::String)
+                .describe("The server URL the agent is joined to, as read from its env file."),
+        )
+        .block(NestedBlock::single("nlb_backend", nlb));
         Schema::new(block)
     }
 
@@ -43,7 +56,12 @@ impl Resource for K3sAgent {
         Ok(Some(current.clone()))
     }
 
-    async fn update(&self, _ctx: &Context, _prior: &Value, _planned: &Value) -> Result<Value, Diagnostics> {
+    async fn update(
+        &self,
+        _ctx: &Context,
+        _prior: &Value,
+        _planned: &Value,
+    ) -> Result<Value, Diagnostics> {
         Err(not_implemented(self.type_name(), "update"))
     }
 

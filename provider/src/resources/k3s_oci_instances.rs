@@ -28,12 +28,41 @@ impl DataSource for K3sOciInstances {
             ("freeform_tags", Type::map(Type::String)),
         ]);
         let block = Block::new("OCI compute instances by compartment and tags, across tenancies.")
-            .attribute(Attribute::required("compartment_id", Type::String).validate(shared::ocid(&["compartment", "tenancy"])).describe("Compartment (or tenancy) to list."))
-            .attribute(Attribute::optional("profiles", Type::list(Type::String)).describe("Provider `oci_profile` names to search. Defaults to all of them."))
-            .attribute(Attribute::optional("freeform_tags", Type::map(Type::String)).describe("Only instances carrying all these free-form tags."))
-            .attribute(Attribute::optional("defined_tags", Type::map(Type::String)).describe("Only instances carrying all these defined tags, keyed `namespace.key`."))
-            .attribute(Attribute::optional("lifecycle_state", Type::String).validate(one_of(&["RUNNING", "STOPPED", "PROVISIONING", "STARTING", "STOPPING", "TERMINATING", "TERMINATED"])).describe("Only instances in this state. Defaults to `RUNNING`."))
-            .attribute(Attribute::computed("instances", Type::list(instance)).describe("The instances found, with their addresses."));
+            .attribute(
+                Attribute::required("compartment_id", Type::String)
+                    .validate(shared::ocid(&["compartment", "tenancy"]))
+                    .describe("Compartment (or tenancy) to list."),
+            )
+            .attribute(
+                Attribute::optional("profiles", Type::list(Type::String))
+                    .describe("Provider `oci_profile` names to search. Defaults to all of them."),
+            )
+            .attribute(
+                Attribute::optional("freeform_tags", Type::map(Type::String))
+                    .describe("Only instances carrying all these free-form tags."),
+            )
+            .attribute(
+                Attribute::optional("defined_tags", Type::map(Type::String)).describe(
+                    "Only instances carrying all these defined tags, keyed `namespace.key`.",
+                ),
+            )
+            .attribute(
+                Attribute::optional("lifecycle_state", Type::String)
+                    .validate(one_of(&[
+                        "RUNNING",
+                        "STOPPED",
+                        "PROVISIONING",
+                        "STARTING",
+                        "STOPPING",
+                        "TERMINATING",
+                        "TERMINATED",
+                    ]))
+                    .describe("Only instances in this state. Defaults to `RUNNING`."),
+            )
+            .attribute(
+                Attribute::computed("instances", Type::list(instance))
+                    .describe("The instances found, with their addresses."),
+            );
         Schema::new(block)
     }
 

@@ -62,11 +62,24 @@ fn registry_auth_block() -> NestedBlock {
     NestedBlock::list(
         "registry_auth",
         Block::new("Credentials and TLS settings for a registry in `registries.yaml`.")
-            .attribute(Attribute::required("registry", Type::String).describe("Registry host, e.g. `zot.example.com:5000`."))
+            .attribute(
+                Attribute::required("registry", Type::String)
+                    .describe("Registry host, e.g. `zot.example.com:5000`."),
+            )
             .attribute(Attribute::optional("username", Type::String).describe("User name."))
-            .attribute(Attribute::optional("password", Type::String).sensitive().describe("Password."))
-            .attribute(Attribute::optional("insecure_skip_verify", Type::Bool).describe("Skip TLS verification of the registry."))
-            .attribute(Attribute::optional("ca_file", Type::String).describe("CA bundle on the node for the registry's certificate.")),
+            .attribute(
+                Attribute::optional("password", Type::String)
+                    .sensitive()
+                    .describe("Password."),
+            )
+            .attribute(
+                Attribute::optional("insecure_skip_verify", Type::Bool)
+                    .describe("Skip TLS verification of the registry."),
+            )
+            .attribute(
+                Attribute::optional("ca_file", Type::String)
+                    .describe("CA bundle on the node for the registry's certificate."),
+            ),
     )
 }
 
@@ -102,7 +115,12 @@ impl Resource for K3sServer {
         Ok(Some(current.clone()))
     }
 
-    async fn update(&self, _ctx: &Context, _prior: &Value, _planned: &Value) -> Result<Value, Diagnostics> {
+    async fn update(
+        &self,
+        _ctx: &Context,
+        _prior: &Value,
+        _planned: &Value,
+    ) -> Result<Value, Diagnostics> {
         Err(not_implemented(self.type_name(), "update"))
     }
 

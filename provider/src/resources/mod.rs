@@ -33,35 +33,88 @@ impl Provider for K3sProvider {
     }
 
     fn schema(&self) -> Schema {
-        let ssh = Block::new("Defaults for every node's `ssh` block, and the credentials `terraform import` uses.")
-            .attribute(Attribute::optional("user", Type::String).describe("Login user. Defaults to `root`."))
-            .attribute(Attribute::optional("private_key", Type::String).sensitive().describe("Private key for login."))
-            .attribute(Attribute::optional("private_key_file", Type::String).describe("Path of a private key file for login."))
-            .attribute(Attribute::optional("use_agent", Type::Bool).describe("Authenticate with the running ssh-agent."))
-            .attribute(Attribute::optional("known_hosts_file", Type::String).describe("A known_hosts file to verify host keys against."));
-        let oci = Block::new("An OCI tenancy the provider can call, by a profile of an OCI config file.")
-            .attribute(Attribute::required("name", Type::String).describe("Name resources refer to in `oci_profile`."))
-            .attribute(Attribute::optional("config_file", Type::String).describe("OCI config file. Defaults to `OCI_CONFIG_FILE`, else `~/.oci/config`."))
-            .attribute(Attribute::optional("profile", Type::String).describe("Profile in the config file. Defaults to `DEFAULT`."))
-            .attribute(Attribute::optional("region", Type::String).describe("Region, overriding the profile's."))
-            .attribute(Attribute::optional("endpoint", Type::String).validate(shared::http_url()).describe("API endpoint override (private endpoints, tests)."));
-        let block = Block::new("Turns Linux hosts into a K3s cluster with Argo CD bootstrapped, over SSH.")
-            .attribute(Attribute::optional("installer_url", Type::String).validate(shared::http_url()).describe("Where to fetch the K3s install script. Defaults to `https://get.k3s.io`."))
-            .block(NestedBlock::single("ssh", ssh))
-            .block(NestedBlock::list("oci_profile", oci));
+        let ssh = Block::new(
+            "Defaults for every node's `ssh` block, and the credentials `terraform import` uses.",
+        )
+        .attribute(
+            Attribute::optional("user", Type::String).describe("Login user. Defaults to `root`."),
+        )
+        .attribute(
+            Attribute::optional("private_key", Type::String)
+                .sensitive()
+                .describe("Private key for login."),
+        )
+        .attribute(
+            Attribute::optional("private_key_file", Type::String)
+                .describe("Path of a private key file for login."),
+        )
+        .attribute(
+            Attribute::optional("use_agent", Type::Bool)
+                .describe("Authenticate with the running ssh-agent."),
+        )
+        .attribute(
+            Attribute::optional("known_hosts_file", Type::String)
+                .describe("A known_hosts file to verify host keys against."),
+        );
+        let oci =
+            Block::new("An OCI tenancy the provider can call, by a profile of an OCI config file.")
+                .attribute(
+                    Attribute::required("name", Type::String)
+                        .describe("Name resources refer to in `oci_profile`."),
+                )
+                .attribute(Attribute::optional("config_file", Type::String).describe(
+                    "OCI config file. Defaults to `OCI_CONFIG_FILE`, else `~/.oci/config`.",
+                ))
+                .attribute(
+                    Attribute::optional("profile", Type::String)
+                        .describe("Profile in the config file. Defaults to `DEFAULT`."),
+                )
+                .attribute(
+                    Attribute::optional("region", Type::String)
+                        .describe("Region, overriding the profile's."),
+                )
+                .attribute(
+                    Attribute::optional("endpoint", Type::String)
+                        .validate(shared::http_url())
+                        .describe("API endpoint override (private endpoints, tests)."),
+                );
+        let block = Block::new(
+            "Turns Linux hosts into a K3s cluster with Argo CD bootstrapped, over SSH.",
+        )
+        .attribute(
+            Attribute::optional("installer_url", Type::String)
+                .validate(shared::http_url())
+                .describe(
+                    "Where to fetch the K3s install script. Defaults to `https://get.k3s.io`.",
+                ),
+        )
+        .block(NestedBlock::single("ssh", ssh))
+        .block(NestedBlock::list("oci_profile", oci));
         Schema::new(block)
     }
 
     fn resources(&self) -> Vec<Arc<dyn Resource>> {
-        vec![Arc::new(k3s_server::K3sServer), Arc::new(k3s_agent::K3sAgent), Arc::new(argocd_bootstrap::ArgocdBootstrap)]
+        vec![
+            Arc::new(k3s_server::K3sServer),
+            Arc::new(k3s_agent::K3sAgent),
+            Arc::new(argocd_bootstrap::ArgocdBootstrap),
+        ]
     }
 
     fn data_sources(&self) -> Vec<Arc<dyn DataSource>> {
         vec![Arc::new(k3s_oci_instances::K3sOciInstances)]
     }
 
-    async fn configure(&self, config: &Value, _terraform_version: &str) -> Result<ProviderData, Diagnostics> {
-        let installer_url = config.attr("installer_url").and_then(Value::as_str).unwrap_or(DEFAULT_INSTALLER_URL).to_owned();
+    async fn configure(
+        &self,
+        config: &Value,
+        _terraform_version: &str,
+    ) -> Result<ProviderData, Diagnostics> {
+        let installer_url = config
+            .attr("installer_url")
+            .and_then(Value::as_str)
+            .unwrap_or(DEFAULT_INSTALLER_URL)
+            .to_owned();
         Ok(Arc::new(ProviderConfig { installer_url }))
     }
 }
@@ -75,10 +128,20 @@ mod tests {
         let provider = K3sProvider;
         let mut problems = provider.schema().block.check("provider.");
         for resource in provider.resources() {
-            problems.extend(resource.schema().block.check(&format!("{}.", resource.type_name())));
+            problems.extend(
+                resource
+                    .schema()
+                    .block
+                    .check(&format!("{}.", resource.type_name())),
+            );
         }
         for source in provider.data_sources() {
-            problems.extend(source.schema().block.check(&format!("{}.", source.type_name())));
+            problems.extend(
+                source
+                    .schema()
+                    .block
+                    .check(&format!("{}.", source.type_name())),
+            );
         }
         assert!(problems.is_empty(), "{problems:#?}");
     }

@@ -3,7 +3,9 @@
 
 use crate::runtime::cty::{Type, Value};
 use crate::runtime::diagnostics::Diagnostics;
-use crate::runtime::schema::{int_between, one_of, validator, Attribute, Block, NestedBlock, Validator};
+use crate::runtime::schema::{
+    int_between, one_of, validator, Attribute, Block, NestedBlock, Validator,
+};
 use std::sync::Arc;
 
 /// What resources answer until their behaviour lands.
@@ -25,21 +27,27 @@ pub fn host() -> Arc<dyn Validator> {
         if s.parse::<std::net::IpAddr>().is_ok() || is_hostname(s) {
             Ok(())
         } else {
-            Err(format!("{s:?} is neither an IP address nor a valid host name"))
+            Err(format!(
+                "{s:?} is neither an IP address nor a valid host name"
+            ))
         }
     })
 }
 
 fn is_hostname(s: &str) -> bool {
     // A dotted quad that failed to parse as an address (e.g. 10.0.0.256) is a typo, not a name.
-    let all_numeric = s.split('.').all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_digit()));
+    let all_numeric = s
+        .split('.')
+        .all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_digit()));
     !s.is_empty()
         && s.len() <= 253
         && !all_numeric
         && s.trim_end_matches('.').split('.').all(|label| {
             !label.is_empty()
                 && label.len() <= 63
-                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
                 && !label.starts_with('-')
                 && !label.ends_with('-')
         })
@@ -73,10 +81,16 @@ pub fn semver_tag() -> Arc<dyn Validator> {
     validator("a release tag such as `v3.5.1`", |value| {
         let s = value.as_str().ok_or("expected a string")?;
         let parts: Vec<&str> = s.strip_prefix('v').unwrap_or("").split('.').collect();
-        if parts.len() == 3 && parts.iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())) {
+        if parts.len() == 3
+            && parts
+                .iter()
+                .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+        {
             Ok(())
         } else {
-            Err(format!("{s:?} is not a release tag of the form vX.Y.Z, for example v3.5.1"))
+            Err(format!(
+                "{s:?} is not a release tag of the form vX.Y.Z, for example v3.5.1"
+            ))
         }
     })
 }
@@ -85,7 +99,9 @@ pub fn semver_tag() -> Arc<dyn Validator> {
 pub fn duration() -> Arc<dyn Validator> {
     validator("a duration such as `30s`, `5m` or `1h30m`", |value| {
         let s = value.as_str().ok_or("expected a string")?;
-        parse_duration(s).map(|_| ()).ok_or_else(|| format!("{s:?} is not a duration; write it like 30s, 5m or 1h30m"))
+        parse_duration(s)
+            .map(|_| ())
+            .ok_or_else(|| format!("{s:?} is not a duration; write it like 30s, 5m or 1h30m"))
     })
 }
 
@@ -123,10 +139,18 @@ pub fn ocid(kinds: &'static [&'static str]) -> Arc<dyn Validator> {
     validator(format!("an OCID of a {names}"), move |value| {
         let s = value.as_str().ok_or("expected a string")?;
         let parts: Vec<&str> = s.split('.').collect();
-        if parts.len() >= 5 && parts[0] == "ocid1" && kinds.contains(&parts[1]) && !parts[parts.len() - 1].is_empty() {
+        if parts.len() >= 5
+            && parts[0] == "ocid1"
+            && kinds.contains(&parts[1])
+            && !parts[parts.len() - 1].is_empty()
+        {
             Ok(())
         } else {
-            Err(format!("{s:?} is not an OCID of a {}: expected ocid1.{}.<realm>.<region>.<id>", kinds.join(" or "), kinds[0]))
+            Err(format!(
+                "{s:?} is not an OCID of a {}: expected ocid1.{}.<realm>.<region>.<id>",
+                kinds.join(" or "),
+                kinds[0]
+            ))
         }
     })
 }
@@ -135,7 +159,9 @@ pub fn ocid(kinds: &'static [&'static str]) -> Arc<dyn Validator> {
 pub fn http_url() -> Arc<dyn Validator> {
     validator("an http(s) URL", |value| {
         let s = value.as_str().ok_or("expected a string")?;
-        let rest = s.strip_prefix("https://").or_else(|| s.strip_prefix("http://"));
+        let rest = s
+            .strip_prefix("https://")
+            .or_else(|| s.strip_prefix("http://"));
         match rest {
             Some(r) if !r.is_empty() && !r.starts_with('/') => Ok(()),
             _ => Err(format!("{s:?} is not an http:// or https:// URL")),
@@ -150,8 +176,19 @@ pub fn ssh_public_key() -> Arc<dyn Validator> {
         let mut parts = s.split_whitespace();
         let algorithm = parts.next().unwrap_or("");
         let blob = parts.next().unwrap_or("");
-        let known = ["ssh-ed25519", "ssh-rsa", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521"];
-        if known.contains(&algorithm) && blob.len() > 16 && blob.bytes().all(|b| b.is_ascii_alphanumeric() || b"+/=".contains(&b)) {
+        let known = [
+            "ssh-ed25519",
+            "ssh-rsa",
+            "ecdsa-sha2-nistp256",
+            "ecdsa-sha2-nistp384",
+            "ecdsa-sha2-nistp521",
+        ];
+        if known.contains(&algorithm)
+            && blob.len() > 16
+            && blob
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"+/=".contains(&b))
+        {
             Ok(())
         } else {
             Err("not an SSH public key; paste the host's key as `ssh-ed25519 AAAA…` (from ssh-keyscan or /etc/ssh/ssh_host_ed25519_key.pub)".into())
@@ -170,9 +207,13 @@ pub fn ssh_block() -> NestedBlock {
             .attribute(Attribute::optional("private_key_file", Type::String).describe("Path of a private key file for login."))
             .attribute(Attribute::optional("host_key", Type::String).validate(ssh_public_key()).describe("The host's public key, pinned. The connection is refused when the host presents another."))
     };
-    let bastion = credentials(Block::new("A jump host the node is reached through.").attribute(
-        Attribute::required("host", Type::String).validate(host()).describe("Address of the jump host."),
-    ));
+    let bastion = credentials(
+        Block::new("A jump host the node is reached through.").attribute(
+            Attribute::required("host", Type::String)
+                .validate(host())
+                .describe("Address of the jump host."),
+        ),
+    );
     let block = credentials(Block::new("How to reach the host over SSH. Host keys are verified unless `insecure_ignore_host_key` is set."))
         .attribute(Attribute::optional("use_agent", Type::Bool).describe("Authenticate with the running ssh-agent (`SSH_AUTH_SOCK`)."))
         .attribute(Attribute::optional("known_hosts_file", Type::String).describe("A known_hosts file to verify the host key against."))
@@ -187,7 +228,9 @@ pub fn ssh_block() -> NestedBlock {
 /// The `timeouts` block: per-operation deadlines.
 pub fn timeouts_block() -> NestedBlock {
     let deadline = |name: &str, default: &str| {
-        Attribute::optional(name, Type::String).validate(duration()).describe(&format!("Deadline for {name}. Defaults to `{default}`."))
+        Attribute::optional(name, Type::String)
+            .validate(duration())
+            .describe(&format!("Deadline for {name}. Defaults to `{default}`."))
     };
     NestedBlock::single(
         "timeouts",
@@ -237,7 +280,14 @@ mod tests {
     fn versions_must_be_pinned() {
         let v = k3s_version();
         assert!(check(&v, "v1.33.4+k3s1"));
-        for bad in ["1.33.4+k3s1", "v1.33+k3s1", "v1.33.4", "stable", "v1.33.4+k3s", "v1.33.x+k3s1"] {
+        for bad in [
+            "1.33.4+k3s1",
+            "v1.33+k3s1",
+            "v1.33.4",
+            "stable",
+            "v1.33.4+k3s",
+            "v1.33.x+k3s1",
+        ] {
             assert!(!check(&v, bad), "{bad}");
         }
     }
@@ -255,8 +305,14 @@ mod tests {
 
     #[test]
     fn durations_parse() {
-        assert_eq!(parse_duration("1h30m"), Some(std::time::Duration::from_secs(5400)));
-        assert_eq!(parse_duration("500ms"), Some(std::time::Duration::from_millis(500)));
+        assert_eq!(
+            parse_duration("1h30m"),
+            Some(std::time::Duration::from_secs(5400))
+        );
+        assert_eq!(
+            parse_duration("500ms"),
+            Some(std::time::Duration::from_millis(500))
+        );
         assert_eq!(parse_duration("5"), None);
         assert_eq!(parse_duration("5x"), None);
     }

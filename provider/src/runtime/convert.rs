@@ -8,7 +8,10 @@ use terraform_provider_k3s_proto::tfplugin6 as proto;
 
 /// A schema as Terraform receives it.
 pub fn schema(schema: &Schema) -> proto::Schema {
-    proto::Schema { version: schema.version, block: Some(block(&schema.block, schema.version)) }
+    proto::Schema {
+        version: schema.version,
+        block: Some(block(&schema.block, schema.version)),
+    }
 }
 
 fn block(block: &Block, version: i64) -> proto::schema::Block {
@@ -96,8 +99,14 @@ pub fn attribute_path(path: &AttributePath) -> proto::AttributePath {
 }
 
 /// Decodes a dynamic value Terraform sent: msgpack, else JSON, else (absent) null.
-pub fn decode(value: Option<&proto::DynamicValue>, ty: &Type, what: &str) -> Result<Value, Diagnostics> {
-    let Some(value) = value else { return Ok(Value::Null) };
+pub fn decode(
+    value: Option<&proto::DynamicValue>,
+    ty: &Type,
+    what: &str,
+) -> Result<Value, Diagnostics> {
+    let Some(value) = value else {
+        return Ok(Value::Null);
+    };
     let decoded = if !value.msgpack.is_empty() {
         cty::from_msgpack(&value.msgpack, ty)
     } else if !value.json.is_empty() {
@@ -107,45 +116,67 @@ pub fn decode(value: Option<&proto::DynamicValue>, ty: &Type, what: &str) -> Res
     };
     decoded.map_err(|e| {
         let mut d = Diagnostics::new();
-        d.error_at(e.path.clone(), format!("Invalid {what} from Terraform"), e.to_string());
+        d.error_at(
+            e.path.clone(),
+            format!("Invalid {what} from Terraform"),
+            e.to_string(),
+        );
         d
     })
 }
 
 /// Encodes a value for Terraform (always msgpack).
 pub fn encode(value: &Value, ty: &Type, what: &str) -> Result<proto::DynamicValue, Diagnostics> {
-    cty::to_msgpack(value, ty).map(|msgpack| proto::DynamicValue { msgpack, json: Vec::new() }).map_err(|e| {
-        let mut d = Diagnostics::new();
-        d.error_at(
-            e.path.clone(),
-            format!("Provider produced an invalid {what}"),
-            format!("{e}. This is a bug in terraform-provider-k3s; please report it."),
-        );
-        d
-    })
+    cty::to_msgpack(value, ty)
+        .map(|msgpack| proto::DynamicValue {
+            msgpack,
+            json: Vec::new(),
+        })
+        .map_err(|e| {
+            let mut d = Diagnostics::new();
+            d.error_at(
+                e.path.clone(),
+                format!("Provider produced an invalid {what}"),
+                format!("{e}. This is a bug in terraform-provider-k3s; please report it."),
+            );
+            d
+        })
 }
 
 /// Makes stored JSON state fit the current schema before decoding: attributes the schema no
 /// longer has are dropped, attributes it gained are null. Nested blocks are fitted too.
 pub fn fit_json_state(json: &mut serde_json::Value, block: &Block) {
-    let Some(object) = json.as_object_mut() else { return };
-    let known: std::collections::BTreeSet<&str> =
-        block.attributes.iter().map(|a| a.name.as_str()).chain(block.blocks.iter().map(|b| b.name.as_str())).collect();
+    let Some(object) = json.as_object_mut() else {
+        return;
+    };
+    let known: std::collections::BTreeSet<&str> = block
+        .attributes
+        .iter()
+        .map(|a| a.name.as_str())
+        .chain(block.blocks.iter().map(|b| b.name.as_str()))
+        .collect();
     object.retain(|k, _| known.contains(k.as_str()));
     for attribute in &block.attributes {
-        object.entry(attribute.name.clone()).or_insert(serde_json::Value::Null);
+        object
+            .entry(attribute.name.clone())
+            .or_insert(serde_json::Value::Null);
     }
     for nested in &block.blocks {
-        let entry = object.entry(nested.name.clone()).or_insert_with(|| match nested.nesting {
-            Nesting::List | Nesting::Set => serde_json::Value::Array(Vec::new()),
-            Nesting::Map => serde_json::Value::Object(Default::default()),
-            Nesting::Single | Nesting::Group => serde_json::Value::Null,
-        });
+        let entry = object
+            .entry(nested.name.clone())
+            .or_insert_with(|| match nested.nesting {
+                Nesting::List | Nesting::Set => serde_json::Value::Array(Vec::new()),
+                Nesting::Map => serde_json::Value::Object(Default::default()),
+                Nesting::Single | Nesting::Group => serde_json::Value::Null,
+            });
         match entry {
-            serde_json::Value::Array(items) => items.iter_mut().for_each(|item| fit_json_state(item, &nested.block)),
+            serde_json::Value::Array(items) => items
+                .iter_mut()
+                .for_each(|item| fit_json_state(item, &nested.block)),
             serde_json::Value::Object(_) if matches!(nested.nesting, Nesting::Map) => {
                 if let Some(map) = entry.as_object_mut() {
-                    map.values_mut().for_each(|item| fit_json_state(item, &nested.block));
+                    map.values_mut()
+                        .for_each(|item| fit_json_state(item, &nested.block));
                 }
             }
             other @ serde_json::Value::Object(_) => fit_json_state(other, &nested.block),

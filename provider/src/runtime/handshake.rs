@@ -5,7 +5,8 @@
 use std::path::{Path, PathBuf};
 
 /// The value Terraform puts in `TF_PLUGIN_MAGIC_COOKIE`.
-pub const MAGIC_COOKIE_VALUE: &str = "d602bf8f470bc67ca7faa0386276bbdd4330efaf76d1a219cb4d6991ca9872b2";
+pub const MAGIC_COOKIE_VALUE: &str =
+    "d602bf8f470bc67ca7faa0386276bbdd4330efaf76d1a219cb4d6991ca9872b2";
 /// The environment variable holding the cookie.
 pub const MAGIC_COOKIE_KEY: &str = "TF_PLUGIN_MAGIC_COOKIE";
 /// go-plugin's core protocol version.
@@ -43,8 +44,13 @@ pub fn negotiate(env: impl Fn(&str) -> Option<String>) -> Result<u32, HandshakeE
     }
     // Absent means the client predates version negotiation; go-plugin then assumes the
     // server's version.
-    let Some(offered) = env("PLUGIN_PROTOCOL_VERSIONS") else { return Ok(APP_PROTOCOL_VERSION) };
-    let supported = offered.split(',').filter_map(|v| v.trim().parse::<u32>().ok()).any(|v| v == APP_PROTOCOL_VERSION);
+    let Some(offered) = env("PLUGIN_PROTOCOL_VERSIONS") else {
+        return Ok(APP_PROTOCOL_VERSION);
+    };
+    let supported = offered
+        .split(',')
+        .filter_map(|v| v.trim().parse::<u32>().ok())
+        .any(|v| v == APP_PROTOCOL_VERSION);
     if supported {
         Ok(APP_PROTOCOL_VERSION)
     } else {
@@ -55,16 +61,28 @@ pub fn negotiate(env: impl Fn(&str) -> Option<String>) -> Result<u32, HandshakeE
 /// Where the unix socket goes: in `PLUGIN_UNIX_SOCKET_DIR` when Terraform names one, else in
 /// the temporary directory; a fresh name each time.
 pub fn socket_path(env: impl Fn(&str) -> Option<String>) -> PathBuf {
-    let dir = env("PLUGIN_UNIX_SOCKET_DIR").filter(|d| !d.is_empty()).map(PathBuf::from).unwrap_or_else(std::env::temp_dir);
-    dir.join(format!("plugin-k3s-{}-{:016x}.sock", std::process::id(), rand::random::<u64>()))
+    let dir = env("PLUGIN_UNIX_SOCKET_DIR")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(std::env::temp_dir);
+    dir.join(format!(
+        "plugin-k3s-{}-{:016x}.sock",
+        std::process::id(),
+        rand::random::<u64>()
+    ))
 }
 
 /// The handshake line: `1|6|unix|<path>|grpc|<server certificate>`, where the certificate is
 /// the DER of the server's certificate in unpadded standard base64 (empty without TLS).
 pub fn handshake_line(socket: &Path, server_cert_der: Option<&[u8]>) -> String {
     use base64::Engine;
-    let cert = server_cert_der.map(|der| base64::engine::general_purpose::STANDARD_NO_PAD.encode(der)).unwrap_or_default();
-    format!("{CORE_PROTOCOL_VERSION}|{APP_PROTOCOL_VERSION}|unix|{}|grpc|{cert}\n", socket.display())
+    let cert = server_cert_der
+        .map(|der| base64::engine::general_purpose::STANDARD_NO_PAD.encode(der))
+        .unwrap_or_default();
+    format!(
+        "{CORE_PROTOCOL_VERSION}|{APP_PROTOCOL_VERSION}|unix|{}|grpc|{cert}\n",
+        socket.display()
+    )
 }
 
 #[cfg(test)]
@@ -73,23 +91,41 @@ mod tests {
     use std::collections::HashMap;
 
     fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         move |k| map.get(k).cloned()
     }
 
     #[test]
     fn refuses_without_the_cookie() {
-        assert_eq!(negotiate(env(&[])), Err(HandshakeError::NotStartedByTerraform));
-        assert_eq!(negotiate(env(&[(MAGIC_COOKIE_KEY, "nope")])), Err(HandshakeError::NotStartedByTerraform));
+        assert_eq!(
+            negotiate(env(&[])),
+            Err(HandshakeError::NotStartedByTerraform)
+        );
+        assert_eq!(
+            negotiate(env(&[(MAGIC_COOKIE_KEY, "nope")])),
+            Err(HandshakeError::NotStartedByTerraform)
+        );
     }
 
     #[test]
     fn picks_6_from_either_order_and_refuses_5_only() {
         for offered in ["5,6", "6,5", "6"] {
-            assert_eq!(negotiate(env(&[(MAGIC_COOKIE_KEY, MAGIC_COOKIE_VALUE), ("PLUGIN_PROTOCOL_VERSIONS", offered)])), Ok(6));
+            assert_eq!(
+                negotiate(env(&[
+                    (MAGIC_COOKIE_KEY, MAGIC_COOKIE_VALUE),
+                    ("PLUGIN_PROTOCOL_VERSIONS", offered)
+                ])),
+                Ok(6)
+            );
         }
         assert!(matches!(
-            negotiate(env(&[(MAGIC_COOKIE_KEY, MAGIC_COOKIE_VALUE), ("PLUGIN_PROTOCOL_VERSIONS", "4,5")])),
+            negotiate(env(&[
+                (MAGIC_COOKIE_KEY, MAGIC_COOKIE_VALUE),
+                ("PLUGIN_PROTOCOL_VERSIONS", "4,5")
+            ])),
             Err(HandshakeError::UnsupportedProtocol { .. })
         ));
     }

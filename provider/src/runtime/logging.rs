@@ -1,7 +1,7 @@
 //! Logs as Terraform wants them from a plugin: hclog JSON lines on stderr (`@level`,
 //! `@message`, `@module`, `@timestamp` with six fractional digits, then the event's fields),
 //! filtered by `TF_LOG_PROVIDER` or else `TF_LOG`. With neither set nothing is written, as
-//! Terraform would discard it anyway.
+//! Terraform would discard it anyway. Libraries below the provider log warnings and errors only.
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -12,7 +12,9 @@ use tracing_subscriber::Layer;
 
 /// The most verbose level to write, from `TF_LOG_PROVIDER` / `TF_LOG`; `None` means off.
 pub fn level_from_env(env: impl Fn(&str) -> Option<String>) -> Option<Level> {
-    let setting = env("TF_LOG_PROVIDER").filter(|v| !v.is_empty()).or_else(|| env("TF_LOG").filter(|v| !v.is_empty()))?;
+    let setting = env("TF_LOG_PROVIDER")
+        .filter(|v| !v.is_empty())
+        .or_else(|| env("TF_LOG").filter(|v| !v.is_empty()))?;
     match setting.to_ascii_uppercase().as_str() {
         "TRACE" | "JSON" => Some(Level::TRACE),
         "DEBUG" => Some(Level::DEBUG),
@@ -27,8 +29,13 @@ pub fn level_from_env(env: impl Fn(&str) -> Option<String>) -> Option<Level> {
 
 /// Installs the hclog layer as the global subscriber, at the level the environment asks for.
 pub fn init_from_env(module: &'static str) {
-    let Some(level) = level_from_env(|k| std::env::var(k).ok()) else { return };
-    let subscriber = tracing_subscriber::registry().with(HclogLayer { module, max_level: level });
+    let Some(level) = level_from_env(|k| std::env::var(k).ok()) else {
+        return;
+    };
+    let subscriber = tracing_subscriber::registry().with(HclogLayer {
+        module,
+        max_level: level,
+    });
     let _ = tracing::subscriber::set_global_default(subscriber);
 }
 
@@ -40,7 +47,17 @@ pub struct HclogLayer {
 
 impl<S: Subscriber> Layer<S> for HclogLayer {
     fn enabled(&self, metadata: &tracing::Metadata<'_>, _ctx: Context<'_, S>) -> bool {
-        *metadata.level() <= self.max_level
+        // The project's own crates log at the level asked for; libraries (HTTP/2 frames, TLS)
+        // only their warnings and errors, which keeps wire-level chatter out of the logs.
+        let own = ["terraform_provider_k3s", "k3s_sdk"]
+            .iter()
+            .any(|c| metadata.target().starts_with(c));
+        let limit = if own {
+            self.max_level
+        } else {
+            self.max_level.min(Level::WARN)
+        };
+        *metadata.level() <= limit
     }
 
     fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
@@ -64,7 +81,13 @@ fn format_event(module: &str, event: &Event<'_>) -> String {
     object.insert("@level".into(), level.into());
     object.insert("@message".into(), fields.message.unwrap_or_default().into());
     object.insert("@module".into(), module.into());
-    object.insert("@timestamp".into(), chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string().into());
+    object.insert(
+        "@timestamp".into(),
+        chrono::Utc::now()
+            .format("%Y-%m-%dT%H:%M:%S%.6fZ")
+            .to_string()
+            .into(),
+    );
     for (key, value) in fields.fields {
         object.insert(key, value);
     }
@@ -113,10 +136,23 @@ mod tests {
 
     #[test]
     fn provider_setting_wins_over_tf_log() {
-        let env = |pairs: &'static [(&'static str, &'static str)]| move |k: &str| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string());
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |k: &str| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
         assert_eq!(level_from_env(env(&[])), None);
-        assert_eq!(level_from_env(env(&[("TF_LOG", "debug")])), Some(Level::DEBUG));
-        assert_eq!(level_from_env(env(&[("TF_LOG", "TRACE"), ("TF_LOG_PROVIDER", "WARN")])), Some(Level::WARN));
+        assert_eq!(
+            level_from_env(env(&[("TF_LOG", "debug")])),
+            Some(Level::DEBUG)
+        );
+        assert_eq!(
+            level_from_env(env(&[("TF_LOG", "TRACE"), ("TF_LOG_PROVIDER", "WARN")])),
+            Some(Level::WARN)
+        );
         assert_eq!(level_from_env(env(&[("TF_LOG", "off")])), None);
     }
 
@@ -126,12 +162,17 @@ mod tests {
         struct Capture(Arc<Mutex<Vec<String>>>);
         impl<S: Subscriber> Layer<S> for Capture {
             fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
-                self.0.lock().unwrap().push(format_event("provider.test", event));
+                self.0
+                    .lock()
+                    .unwrap()
+                    .push(format_event("provider.test", event));
             }
         }
         let lines = Arc::new(Mutex::new(Vec::new()));
         let subscriber = tracing_subscriber::registry().with(Capture(lines.clone()));
-        tracing::subscriber::with_default(subscriber, || tracing::info!(host = "n1", attempt = 2, "connected"));
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::info!(host = "n1", attempt = 2, "connected")
+        });
         let line = lines.lock().unwrap()[0].clone();
         let json: serde_json::Value = serde_json::from_str(&line).unwrap();
         assert_eq!(json["@level"], "info");

@@ -11,8 +11,16 @@ use std::collections::BTreeMap;
 /// Fills in the computed parts of a proposed new state. `prior` is null on create. On update,
 /// `changed` says whether the proposed state differs from the prior one; unchanged resources
 /// keep their prior values exactly.
-pub fn mark_computed(block: &Block, prior: &Value, proposed: &Value, config: &Value, changed: bool) -> Value {
-    let Value::Object(proposed_attrs) = proposed else { return proposed.clone() };
+pub fn mark_computed(
+    block: &Block,
+    prior: &Value,
+    proposed: &Value,
+    config: &Value,
+    changed: bool,
+) -> Value {
+    let Value::Object(proposed_attrs) = proposed else {
+        return proposed.clone();
+    };
     let empty = BTreeMap::new();
     let config_attrs = match config {
         Value::Object(m) => m,
@@ -29,7 +37,9 @@ pub fn mark_computed(block: &Block, prior: &Value, proposed: &Value, config: &Va
             *slot = Value::Null;
             continue;
         }
-        let configured = config_attrs.get(&attribute.name).is_some_and(|v| !v.is_null());
+        let configured = config_attrs
+            .get(&attribute.name)
+            .is_some_and(|v| !v.is_null());
         if configured || !attribute.is_computed() {
             continue;
         }
@@ -41,11 +51,21 @@ pub fn mark_computed(block: &Block, prior: &Value, proposed: &Value, config: &Va
         }
     }
     for nested in &block.blocks {
-        let Some(value) = planned.get(&nested.name).cloned() else { continue };
-        let prior_nested = prior_attrs.and_then(|m| m.get(&nested.name)).cloned().unwrap_or(Value::Null);
-        let config_nested = config_attrs.get(&nested.name).cloned().unwrap_or(Value::Null);
+        let Some(value) = planned.get(&nested.name).cloned() else {
+            continue;
+        };
+        let prior_nested = prior_attrs
+            .and_then(|m| m.get(&nested.name))
+            .cloned()
+            .unwrap_or(Value::Null);
+        let config_nested = config_attrs
+            .get(&nested.name)
+            .cloned()
+            .unwrap_or(Value::Null);
         let marked = match (nested.nesting, value) {
-            (Nesting::Single | Nesting::Group, v @ Value::Object(_)) => mark_computed(&nested.block, &prior_nested, &v, &config_nested, changed),
+            (Nesting::Single | Nesting::Group, v @ Value::Object(_)) => {
+                mark_computed(&nested.block, &prior_nested, &v, &config_nested, changed)
+            }
             (Nesting::List, Value::List(items)) => Value::List(
                 items
                     .iter()
@@ -81,19 +101,40 @@ pub fn requires_replace(block: &Block, prior: &Value, planned: &Value) -> Vec<At
         let after = planned.attr(name).unwrap_or(&Value::Null);
         !after.is_wholly_known() || before != after
     };
-    let attributes = block.attributes.iter().filter(|a| a.requires_replace).map(|a| a.name.as_str());
-    let blocks = block.blocks.iter().filter(|b| b.requires_replace).map(|b| b.name.as_str());
-    attributes.chain(blocks).filter(|name| differs(name)).map(AttributePath::attribute).collect()
+    let attributes = block
+        .attributes
+        .iter()
+        .filter(|a| a.requires_replace)
+        .map(|a| a.name.as_str());
+    let blocks = block
+        .blocks
+        .iter()
+        .filter(|b| b.requires_replace)
+        .map(|b| b.name.as_str());
+    attributes
+        .chain(blocks)
+        .filter(|name| differs(name))
+        .map(AttributePath::attribute)
+        .collect()
 }
 
 /// Checks a plan against the configuration the way Terraform will: an attribute the provider
 /// does not compute must be planned as configured (or keep its prior value when both are set),
 /// and write-only attributes must be null. Returns each violation with its path.
-pub fn check_plan(block: &Block, prior: &Value, config: &Value, planned: &Value, path: &AttributePath) -> Vec<(AttributePath, String)> {
+pub fn check_plan(
+    block: &Block,
+    prior: &Value,
+    config: &Value,
+    planned: &Value,
+    path: &AttributePath,
+) -> Vec<(AttributePath, String)> {
     let mut problems = Vec::new();
     if config.is_null() || planned.is_null() {
         if config.is_null() != planned.is_null() {
-            problems.push((path.clone(), "planned object must be null exactly when configuration is".into()));
+            problems.push((
+                path.clone(),
+                "planned object must be null exactly when configuration is".into(),
+            ));
         }
         return problems;
     }
@@ -115,7 +156,10 @@ pub fn check_plan(block: &Block, prior: &Value, config: &Value, planned: &Value,
         };
         let equivalent_prior = !before.is_null() && !c.is_null() && p == before;
         if must_match_config && p != c && !equivalent_prior {
-            problems.push((at, format!("planned {} but configuration says {}", short(p), short(c))));
+            problems.push((
+                at,
+                format!("planned {} but configuration says {}", short(p), short(c)),
+            ));
         }
     }
     problems
@@ -123,31 +167,41 @@ pub fn check_plan(block: &Block, prior: &Value, config: &Value, planned: &Value,
 
 /// Checks the state apply produced against the plan: every value the plan knew must come back
 /// unchanged, nothing may stay unknown, and write-only attributes must be null.
-pub fn check_applied(block: &Block, planned: &Value, applied: &Value, path: &AttributePath) -> Vec<(AttributePath, String)> {
+pub fn check_applied(
+    block: &Block,
+    planned: &Value,
+    applied: &Value,
+    path: &AttributePath,
+) -> Vec<(AttributePath, String)> {
     let mut problems = Vec::new();
     compare(planned, applied, path, &mut problems);
     for attribute in block.attributes.iter().filter(|a| a.write_only) {
         if applied.attr(&attribute.name).is_some_and(|v| !v.is_null()) {
-            problems.push((path.attr(&attribute.name), "write-only attribute must not be stored".into()));
+            problems.push((
+                path.attr(&attribute.name),
+                "write-only attribute must not be stored".into(),
+            ));
         }
     }
     problems
 }
 
-fn compare(planned: &Value, applied: &Value, path: &AttributePath, problems: &mut Vec<(AttributePath, String)>) {
-    if !applied.is_wholly_known() && planned.is_unknown() {
-        problems.push((path.clone(), "value is still unknown after apply".into()));
-        return;
-    }
+fn compare(
+    planned: &Value,
+    applied: &Value,
+    path: &AttributePath,
+    problems: &mut Vec<(AttributePath, String)>,
+) {
     match (planned, applied) {
-        (Value::Unknown(_), _) => {
-            if !applied.is_wholly_known() {
-                problems.push((path.clone(), "value is still unknown after apply".into()));
-            }
-        }
+        (Value::Unknown(_), a) if a.is_wholly_known() => {}
         (Value::Object(p), Value::Object(a)) => {
             for (name, pv) in p {
-                compare(pv, a.get(name).unwrap_or(&Value::Null), &path.attr(name), problems);
+                compare(
+                    pv,
+                    a.get(name).unwrap_or(&Value::Null),
+                    &path.attr(name),
+                    problems,
+                );
             }
         }
         (Value::List(p), Value::List(a)) if p.len() == a.len() => {
@@ -160,13 +214,15 @@ fn compare(planned: &Value, applied: &Value, path: &AttributePath, problems: &mu
                 compare(pv, &a[key], &path.key(key), problems);
             }
         }
-        (p, a) if p.is_wholly_known() => {
-            if p != a {
-                problems.push((path.clone(), format!("planned {} but apply produced {}", short(p), short(a))));
-            }
+        (p, a) if p.is_wholly_known() && p == a => {}
+        (_, a) if !a.is_wholly_known() => {
+            problems.push((path.clone(), "value is still unknown after apply".into()))
         }
-        // A partly known collection: the known elements are compared where shapes allow.
-        (_, a) if !a.is_wholly_known() => problems.push((path.clone(), "value is still unknown after apply".into())),
+        (p, a) if p.is_wholly_known() => problems.push((
+            path.clone(),
+            format!("planned {} but apply produced {}", short(p), short(a)),
+        )),
+        // A partly known collection may change shape: its unknown parts allowed that.
         _ => {}
     }
 }
@@ -200,7 +256,10 @@ mod tests {
     }
 
     fn obj(pairs: &[(&str, Value)]) -> Value {
-        let mut m: BTreeMap<String, Value> = ["id", "name", "note", "port", "observed", "secret"].iter().map(|n| (n.to_string(), Value::Null)).collect();
+        let mut m: BTreeMap<String, Value> = ["id", "name", "note", "port", "observed", "secret"]
+            .iter()
+            .map(|n| (n.to_string(), Value::Null))
+            .collect();
         for (k, v) in pairs {
             m.insert(k.to_string(), v.clone());
         }
@@ -216,31 +275,73 @@ mod tests {
         assert_eq!(planned.attr("port"), Some(&Value::int(22)));
         assert_eq!(planned.attr("secret"), Some(&Value::Null));
         assert_eq!(planned.attr("name"), Some(&Value::string("a")));
-        assert!(check_plan(&block(), &Value::Null, &config, &planned, &AttributePath::root()).is_empty());
+        assert!(check_plan(
+            &block(),
+            &Value::Null,
+            &config,
+            &planned,
+            &AttributePath::root()
+        )
+        .is_empty());
     }
 
     #[test]
     fn update_keeps_stable_values_and_unknowns_the_rest_only_when_changed() {
-        let prior = obj(&[("id", Value::string("x")), ("name", Value::string("a")), ("port", Value::int(22)), ("observed", Value::string("o"))]);
+        let prior = obj(&[
+            ("id", Value::string("x")),
+            ("name", Value::string("a")),
+            ("port", Value::int(22)),
+            ("observed", Value::string("o")),
+        ]);
         let config = obj(&[("name", Value::string("a")), ("note", Value::string("n"))]);
-        let proposed = obj(&[("id", Value::string("x")), ("name", Value::string("a")), ("note", Value::string("n")), ("port", Value::int(22)), ("observed", Value::string("o"))]);
+        let proposed = obj(&[
+            ("id", Value::string("x")),
+            ("name", Value::string("a")),
+            ("note", Value::string("n")),
+            ("port", Value::int(22)),
+            ("observed", Value::string("o")),
+        ]);
         let planned = mark_computed(&block(), &prior, &proposed, &config, true);
         assert_eq!(planned.attr("id"), Some(&Value::string("x")));
         assert_eq!(planned.attr("observed"), Some(&Value::unknown()));
-        let unchanged = mark_computed(&block(), &prior, &prior, &obj(&[("name", Value::string("a"))]), false);
+        let unchanged = mark_computed(
+            &block(),
+            &prior,
+            &prior,
+            &obj(&[("name", Value::string("a"))]),
+            false,
+        );
         assert_eq!(unchanged, prior);
         assert!(requires_replace(&block(), &prior, &planned).is_empty());
         let renamed = obj(&[("id", Value::string("x")), ("name", Value::string("b"))]);
-        assert_eq!(requires_replace(&block(), &prior, &renamed), vec![AttributePath::attribute("name")]);
+        assert_eq!(
+            requires_replace(&block(), &prior, &renamed),
+            vec![AttributePath::attribute("name")]
+        );
     }
 
     #[test]
     fn apply_results_that_break_the_plan_are_caught_with_their_path() {
-        let planned = obj(&[("id", Value::unknown()), ("name", Value::string("a")), ("port", Value::int(22))]);
-        let good = obj(&[("id", Value::string("x")), ("name", Value::string("a")), ("port", Value::int(22))]);
+        let planned = obj(&[
+            ("id", Value::unknown()),
+            ("name", Value::string("a")),
+            ("port", Value::int(22)),
+        ]);
+        let good = obj(&[
+            ("id", Value::string("x")),
+            ("name", Value::string("a")),
+            ("port", Value::int(22)),
+        ]);
         assert!(check_applied(&block(), &planned, &good, &AttributePath::root()).is_empty());
-        let bad = obj(&[("id", Value::unknown()), ("name", Value::string("b")), ("port", Value::int(22))]);
-        let problems: Vec<String> = check_applied(&block(), &planned, &bad, &AttributePath::root()).into_iter().map(|(p, _)| p.to_string()).collect();
+        let bad = obj(&[
+            ("id", Value::unknown()),
+            ("name", Value::string("b")),
+            ("port", Value::int(22)),
+        ]);
+        let problems: Vec<String> = check_applied(&block(), &planned, &bad, &AttributePath::root())
+            .into_iter()
+            .map(|(p, _)| p.to_string())
+            .collect();
         assert_eq!(problems, vec!["id".to_string(), "name".to_string()]);
     }
 
@@ -248,7 +349,13 @@ mod tests {
     fn a_plan_that_ignores_configuration_is_caught() {
         let config = obj(&[("name", Value::string("a"))]);
         let planned = obj(&[("name", Value::string("other")), ("id", Value::unknown())]);
-        let problems = check_plan(&block(), &Value::Null, &config, &planned, &AttributePath::root());
+        let problems = check_plan(
+            &block(),
+            &Value::Null,
+            &config,
+            &planned,
+            &AttributePath::root(),
+        );
         assert_eq!(problems.len(), 1);
         assert_eq!(problems[0].0.to_string(), "name");
     }

@@ -27,8 +27,17 @@ pub struct Context {
 
 impl Context {
     /// A context for one call.
-    pub fn new(provider: Option<ProviderData>, cancel: CancellationToken, private: Vec<u8>) -> Context {
-        Context { provider, cancel, private: Mutex::new(private), warnings: Mutex::new(Diagnostics::new()) }
+    pub fn new(
+        provider: Option<ProviderData>,
+        cancel: CancellationToken,
+        private: Vec<u8>,
+    ) -> Context {
+        Context {
+            provider,
+            cancel,
+            private: Mutex::new(private),
+            warnings: Mutex::new(Diagnostics::new()),
+        }
     }
 
     /// The configured provider's data, downcast to what `configure` returned.
@@ -57,7 +66,10 @@ impl Context {
 
     /// Adds a warning to show with the result.
     pub fn warn(&self, summary: impl Into<String>, detail: impl Into<String>) {
-        self.warnings.lock().expect("warnings").warning(summary, detail);
+        self.warnings
+            .lock()
+            .expect("warnings")
+            .warning(summary, detail);
     }
 
     /// Takes the warnings gathered so far.
@@ -91,7 +103,13 @@ pub trait Resource: Send + Sync {
     async fn validate(&self, _config: &Value, _diagnostics: &mut Diagnostics) {}
 
     /// Customises a plan (e.g. marks a computed value unknown when a change will alter it).
-    async fn modify_plan(&self, _ctx: &Context, _request: PlanRequest<'_>, _diagnostics: &mut Diagnostics) {}
+    async fn modify_plan(
+        &self,
+        _ctx: &Context,
+        _request: PlanRequest<'_>,
+        _diagnostics: &mut Diagnostics,
+    ) {
+    }
 
     /// Creates the real object; returns the new state, wholly known.
     async fn create(&self, ctx: &Context, planned: &Value) -> Result<Value, Diagnostics>;
@@ -100,7 +118,12 @@ pub trait Resource: Send + Sync {
     async fn read(&self, ctx: &Context, current: &Value) -> Result<Option<Value>, Diagnostics>;
 
     /// Changes the real object in place; returns the new state, wholly known.
-    async fn update(&self, ctx: &Context, prior: &Value, planned: &Value) -> Result<Value, Diagnostics>;
+    async fn update(
+        &self,
+        ctx: &Context,
+        prior: &Value,
+        planned: &Value,
+    ) -> Result<Value, Diagnostics>;
 
     /// Deletes the real object.
     async fn delete(&self, ctx: &Context, prior: &Value) -> Result<(), Diagnostics>;
@@ -149,5 +172,9 @@ pub trait Provider: Send + Sync {
     async fn validate(&self, _config: &Value, _diagnostics: &mut Diagnostics) {}
 
     /// Turns the provider block into what resources need (clients, credentials).
-    async fn configure(&self, config: &Value, terraform_version: &str) -> Result<ProviderData, Diagnostics>;
+    async fn configure(
+        &self,
+        config: &Value,
+        terraform_version: &str,
+    ) -> Result<ProviderData, Diagnostics>;
 }

@@ -46,28 +46,38 @@ pub fn validator(
             (self.check)(value)
         }
     }
-    Arc::new(FnValidator { description: description.into(), check })
+    Arc::new(FnValidator {
+        description: description.into(),
+        check,
+    })
 }
 
 /// Accepts one of a fixed set of strings.
 pub fn one_of(allowed: &[&str]) -> Arc<dyn Validator> {
     let allowed: Vec<String> = allowed.iter().map(|s| (*s).to_owned()).collect();
-    let listed = allowed.iter().map(|a| format!("`{a}`")).collect::<Vec<_>>().join(", ");
-    validator(format!("one of {listed}"), move |value| match value.as_str() {
-        Some(s) if allowed.iter().any(|a| a == s) => Ok(()),
-        Some(s) => Err(format!("{s:?} is not one of {}", allowed.join(", "))),
-        None => Err("expected a string".into()),
+    let listed = allowed
+        .iter()
+        .map(|a| format!("`{a}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    validator(format!("one of {listed}"), move |value| {
+        match value.as_str() {
+            Some(s) if allowed.iter().any(|a| a == s) => Ok(()),
+            Some(s) => Err(format!("{s:?} is not one of {}", allowed.join(", "))),
+            None => Err("expected a string".into()),
+        }
     })
 }
 
 /// Accepts a whole number within an inclusive range.
 pub fn int_between(min: i64, max: i64) -> Arc<dyn Validator> {
-    validator(format!("a whole number from {min} to {max}"), move |value| {
-        match value.as_number().and_then(|n| n.as_i64()) {
+    validator(
+        format!("a whole number from {min} to {max}"),
+        move |value| match value.as_number().and_then(|n| n.as_i64()) {
             Some(i) if (min..=max).contains(&i) => Ok(()),
             _ => Err(format!("must be a whole number from {min} to {max}")),
-        }
-    })
+        },
+    )
 }
 
 /// One attribute of a block.
@@ -100,7 +110,11 @@ pub struct Attribute {
 
 impl std::fmt::Debug for Attribute {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Attribute").field("name", &self.name).field("ty", &self.ty).field("mode", &self.mode).finish_non_exhaustive()
+        f.debug_struct("Attribute")
+            .field("name", &self.name)
+            .field("ty", &self.ty)
+            .field("mode", &self.mode)
+            .finish_non_exhaustive()
     }
 }
 
@@ -218,15 +232,36 @@ pub struct NestedBlock {
 impl NestedBlock {
     /// A block that may appear at most once.
     pub fn single(name: &str, block: Block) -> NestedBlock {
-        NestedBlock { name: name.to_owned(), block, nesting: Nesting::Single, min_items: 0, max_items: 0, requires_replace: false }
+        NestedBlock {
+            name: name.to_owned(),
+            block,
+            nesting: Nesting::Single,
+            min_items: 0,
+            max_items: 0,
+            requires_replace: false,
+        }
     }
     /// A block that may repeat, in order.
     pub fn list(name: &str, block: Block) -> NestedBlock {
-        NestedBlock { name: name.to_owned(), block, nesting: Nesting::List, min_items: 0, max_items: 0, requires_replace: false }
+        NestedBlock {
+            name: name.to_owned(),
+            block,
+            nesting: Nesting::List,
+            min_items: 0,
+            max_items: 0,
+            requires_replace: false,
+        }
     }
     /// A block that may repeat, without order.
     pub fn set(name: &str, block: Block) -> NestedBlock {
-        NestedBlock { name: name.to_owned(), block, nesting: Nesting::Set, min_items: 0, max_items: 0, requires_replace: false }
+        NestedBlock {
+            name: name.to_owned(),
+            block,
+            nesting: Nesting::Set,
+            min_items: 0,
+            max_items: 0,
+            requires_replace: false,
+        }
     }
     /// Requires the block: at least one (exactly one for a single block).
     pub fn required(mut self) -> NestedBlock {
@@ -269,7 +304,10 @@ pub struct Block {
 impl Block {
     /// An empty block with a description.
     pub fn new(description: &str) -> Block {
-        Block { description: description.to_owned(), ..Block::default() }
+        Block {
+            description: description.to_owned(),
+            ..Block::default()
+        }
     }
     /// Adds an attribute.
     pub fn attribute(mut self, attribute: Attribute) -> Block {
@@ -283,7 +321,11 @@ impl Block {
     }
     /// The object type of this block's values.
     pub fn ty(&self) -> Type {
-        let mut attrs: BTreeMap<String, Type> = self.attributes.iter().map(|a| (a.name.clone(), a.ty.clone())).collect();
+        let mut attrs: BTreeMap<String, Type> = self
+            .attributes
+            .iter()
+            .map(|a| (a.name.clone(), a.ty.clone()))
+            .collect();
         attrs.extend(self.blocks.iter().map(|b| (b.name.clone(), b.ty())));
         Type::Object(attrs)
     }
@@ -297,18 +339,28 @@ impl Block {
     pub fn validate(&self, value: &Value, path: &AttributePath, diags: &mut Diagnostics) {
         let Value::Object(attrs) = value else { return };
         for attribute in &self.attributes {
-            let Some(v) = attrs.get(&attribute.name) else { continue };
+            let Some(v) = attrs.get(&attribute.name) else {
+                continue;
+            };
             if v.is_null() || !v.is_wholly_known() {
                 continue;
             }
             let at = path.attr(&attribute.name);
             for validator in &attribute.validators {
                 if let Err(message) = validator.validate(v) {
-                    diags.error_at(at.clone(), format!("Invalid value for {}", attribute.name), message);
+                    diags.error_at(
+                        at.clone(),
+                        format!("Invalid value for {}", attribute.name),
+                        message,
+                    );
                 }
             }
             if let Some(message) = &attribute.deprecated {
-                diags.warning_at(at.clone(), format!("Argument {} is deprecated", attribute.name), message.clone());
+                diags.warning_at(
+                    at.clone(),
+                    format!("Argument {} is deprecated", attribute.name),
+                    message.clone(),
+                );
             }
         }
         for nested in &self.blocks {
@@ -341,11 +393,25 @@ impl Block {
     /// every command, so they are checked in tests. Returns each problem with its path.
     pub fn check(&self, path: &str) -> Vec<String> {
         let mut problems = Vec::new();
-        let valid_name = |n: &str| !n.is_empty() && n.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        let valid_name = |n: &str| {
+            !n.is_empty()
+                && n.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        };
         // Terraform keeps these names for its own meta-arguments and never passes them on.
         if path.matches('.').count() <= 1 {
-            for reserved in ["connection", "provisioner", "lifecycle", "count", "for_each", "depends_on", "provider"] {
-                if self.attributes.iter().any(|a| a.name == reserved) || self.blocks.iter().any(|b| b.name == reserved) {
+            for reserved in [
+                "connection",
+                "provisioner",
+                "lifecycle",
+                "count",
+                "for_each",
+                "depends_on",
+                "provider",
+            ] {
+                if self.attributes.iter().any(|a| a.name == reserved)
+                    || self.blocks.iter().any(|b| b.name == reserved)
+                {
                     problems.push(format!("{path}{reserved}: name reserved by Terraform"));
                 }
             }
@@ -363,7 +429,9 @@ impl Block {
                 problems.push(format!("{at}: write-only attributes cannot be computed"));
             }
             if a.default.is_some() && a.mode != Mode::OptionalComputed {
-                problems.push(format!("{at}: a default needs an optional+computed attribute"));
+                problems.push(format!(
+                    "{at}: a default needs an optional+computed attribute"
+                ));
             }
             if a.stable && !a.is_computed() {
                 problems.push(format!("{at}: only computed attributes can be stable"));
@@ -375,12 +443,16 @@ impl Block {
                 problems.push(format!("{at}: block name invalid or declared twice"));
             }
             match b.nesting {
-                Nesting::Single if b.min_items != b.max_items || b.min_items > 1 => {
-                    problems.push(format!("{at}: a single block has min_items = max_items, each 0 or 1"))
+                Nesting::Single if b.min_items != b.max_items || b.min_items > 1 => problems.push(
+                    format!("{at}: a single block has min_items = max_items, each 0 or 1"),
+                ),
+                Nesting::Map if b.min_items != 0 || b.max_items != 0 => {
+                    problems.push(format!("{at}: a map block has no item limits"))
                 }
-                Nesting::Map if b.min_items != 0 || b.max_items != 0 => problems.push(format!("{at}: a map block has no item limits")),
                 Nesting::Set if b.block.ty().to_json().to_string().contains("\"dynamic\"") => {
-                    problems.push(format!("{at}: a set block cannot contain dynamic attributes"))
+                    problems.push(format!(
+                        "{at}: a set block cannot contain dynamic attributes"
+                    ))
                 }
                 _ => {}
             }

@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
-use terraform_provider_k3s_proto::{plugin, BoxStream};
 use terraform_provider_k3s_proto::tfplugin6::provider_server::ProviderServer;
+use terraform_provider_k3s_proto::{plugin, BoxStream};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{UnixListener, UnixStream};
 use tokio_stream::wrappers::ReceiverStream;
@@ -62,7 +62,11 @@ pub async fn serve(provider: Arc<dyn Provider>, options: ServeOptions) -> Result
         _ => None,
     };
     let (shutdown_tx, mut shutdown_rx) = tokio::sync::mpsc::channel::<()>(1);
-    let incoming = accept(listener, tls.as_ref().map(|t| tokio_rustls::TlsAcceptor::from(t.config.clone())));
+    let incoming = accept(
+        listener,
+        tls.as_ref()
+            .map(|t| tokio_rustls::TlsAcceptor::from(t.config.clone())),
+    );
 
     if options.debug {
         print_reattach(&options.address, &socket)?;
@@ -76,7 +80,8 @@ pub async fn serve(provider: Arc<dyn Provider>, options: ServeOptions) -> Result
                 }
             }
         });
-        let line = handshake::handshake_line(&socket, tls.as_ref().map(|t| t.server_cert_der.as_slice()));
+        let line =
+            handshake::handshake_line(&socket, tls.as_ref().map(|t| t.server_cert_der.as_slice()));
         let mut stdout = std::io::stdout().lock();
         stdout.write_all(line.as_bytes())?;
         stdout.flush()?;
@@ -84,13 +89,19 @@ pub async fn serve(provider: Arc<dyn Provider>, options: ServeOptions) -> Result
     tracing::info!(socket = %socket.display(), tls = tls.is_some(), "serving the Terraform plugin protocol 6");
 
     let (health_reporter, health) = tonic_health::server::health_reporter();
-    health_reporter.set_service_status("plugin", tonic_health::ServingStatus::Serving).await;
+    health_reporter
+        .set_service_status("plugin", tonic_health::ServingStatus::Serving)
+        .await;
     let provider = ProviderServer::new(ProviderService::new(provider))
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
     let server = tonic::transport::Server::builder()
         .add_service(provider)
-        .add_service(plugin::grpc_controller_server::GrpcControllerServer::new(Controller { shutdown: shutdown_tx }))
+        .add_service(plugin::grpc_controller_server::GrpcControllerServer::new(
+            Controller {
+                shutdown: shutdown_tx,
+            },
+        ))
         .add_service(plugin::grpc_stdio_server::GrpcStdioServer::new(Stdio))
         .add_service(plugin::grpc_broker_server::GrpcBrokerServer::new(Broker))
         .add_service(health);
@@ -107,7 +118,10 @@ pub async fn serve(provider: Arc<dyn Provider>, options: ServeOptions) -> Result
 
 /// Accepts connections, doing each TLS handshake on its own task so one slow client cannot
 /// hold up the others.
-fn accept(listener: UnixListener, tls: Option<tokio_rustls::TlsAcceptor>) -> ReceiverStream<Result<Connection, std::io::Error>> {
+fn accept(
+    listener: UnixListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+) -> ReceiverStream<Result<Connection, std::io::Error>> {
     let (tx, rx) = tokio::sync::mpsc::channel(16);
     tokio::spawn(async move {
         loop {
@@ -150,7 +164,11 @@ impl tonic::transport::server::Connected for Connection {
 }
 
 impl AsyncRead for Connection {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut TaskContext<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
         match self.get_mut() {
             Connection::Plain(s) => Pin::new(s).poll_read(cx, buf),
             Connection::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
@@ -159,7 +177,11 @@ impl AsyncRead for Connection {
 }
 
 impl AsyncWrite for Connection {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut TaskContext<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
         match self.get_mut() {
             Connection::Plain(s) => Pin::new(s).poll_write(cx, buf),
             Connection::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
@@ -205,7 +227,10 @@ struct Stdio;
 
 #[tonic::async_trait]
 impl plugin::grpc_stdio_server::GrpcStdio for Stdio {
-    async fn stream_stdio(&self, _: Request<()>) -> Result<Response<BoxStream<plugin::StdioData>>, Status> {
+    async fn stream_stdio(
+        &self,
+        _: Request<()>,
+    ) -> Result<Response<BoxStream<plugin::StdioData>>, Status> {
         Ok(Response::new(Box::pin(tokio_stream::pending())))
     }
 }
@@ -215,7 +240,10 @@ struct Broker;
 
 #[tonic::async_trait]
 impl plugin::grpc_broker_server::GrpcBroker for Broker {
-    async fn start_stream(&self, _: Request<tonic::Streaming<plugin::ConnInfo>>) -> Result<Response<BoxStream<plugin::ConnInfo>>, Status> {
+    async fn start_stream(
+        &self,
+        _: Request<tonic::Streaming<plugin::ConnInfo>>,
+    ) -> Result<Response<BoxStream<plugin::ConnInfo>>, Status> {
         Ok(Response::new(Box::pin(tokio_stream::pending())))
     }
 }

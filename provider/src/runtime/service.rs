@@ -26,29 +26,56 @@ pub struct ProviderService {
 impl ProviderService {
     /// Prepares to serve `provider`.
     pub fn new(provider: Arc<dyn Provider>) -> ProviderService {
-        let resources = provider.resources().into_iter().map(|r| (r.type_name().to_owned(), r)).collect();
-        let data_sources = provider.data_sources().into_iter().map(|d| (d.type_name().to_owned(), d)).collect();
-        ProviderService { provider, resources, data_sources, configured: RwLock::new(None), stop: Mutex::new(CancellationToken::new()) }
+        let resources = provider
+            .resources()
+            .into_iter()
+            .map(|r| (r.type_name().to_owned(), r))
+            .collect();
+        let data_sources = provider
+            .data_sources()
+            .into_iter()
+            .map(|d| (d.type_name().to_owned(), d))
+            .collect();
+        ProviderService {
+            provider,
+            resources,
+            data_sources,
+            configured: RwLock::new(None),
+            stop: Mutex::new(CancellationToken::new()),
+        }
     }
 
     fn context(&self, private: Vec<u8>) -> Context {
         let cancel = self.stop.lock().expect("stop token").child_token();
-        Context::new(self.configured.read().expect("provider data").clone(), cancel, private)
+        Context::new(
+            self.configured.read().expect("provider data").clone(),
+            cancel,
+            private,
+        )
     }
 
     fn resource(&self, type_name: &str) -> Result<Arc<dyn Resource>, Diagnostics> {
         self.resources.get(type_name).cloned().ok_or_else(|| {
-            Diagnostics::from_error("Unknown resource type", format!("terraform-provider-k3s has no resource type {type_name:?}."))
+            Diagnostics::from_error(
+                "Unknown resource type",
+                format!("terraform-provider-k3s has no resource type {type_name:?}."),
+            )
         })
     }
 
     fn data_source(&self, type_name: &str) -> Result<Arc<dyn DataSource>, Diagnostics> {
         self.data_sources.get(type_name).cloned().ok_or_else(|| {
-            Diagnostics::from_error("Unknown data source", format!("terraform-provider-k3s has no data source {type_name:?}."))
+            Diagnostics::from_error(
+                "Unknown data source",
+                format!("terraform-provider-k3s has no data source {type_name:?}."),
+            )
         })
     }
 
-    async fn plan(&self, r: proto::plan_resource_change::Request) -> Result<proto::plan_resource_change::Response, Diagnostics> {
+    async fn plan(
+        &self,
+        r: proto::plan_resource_change::Request,
+    ) -> Result<proto::plan_resource_change::Response, Diagnostics> {
         let resource = self.resource(&r.type_name)?;
         let schema = resource.schema();
         let ty = schema.ty();
@@ -69,9 +96,24 @@ impl ProviderService {
         let ctx = self.context(r.prior_private);
         let mut diagnostics = Diagnostics::new();
         resource
-            .modify_plan(&ctx, PlanRequest { prior: &prior, config: &config, planned: &mut planned, requires_replace: &mut requires_replace }, &mut diagnostics)
+            .modify_plan(
+                &ctx,
+                PlanRequest {
+                    prior: &prior,
+                    config: &config,
+                    planned: &mut planned,
+                    requires_replace: &mut requires_replace,
+                },
+                &mut diagnostics,
+            )
             .await;
-        for (path, problem) in plan::check_plan(&schema.block, &prior, &config, &planned, &AttributePath::root()) {
+        for (path, problem) in plan::check_plan(
+            &schema.block,
+            &prior,
+            &config,
+            &planned,
+            &AttributePath::root(),
+        ) {
             diagnostics.error_at(
                 path,
                 format!("{} planned a value Terraform would reject", r.type_name),
@@ -84,14 +126,20 @@ impl ProviderService {
         diagnostics.extend(ctx.take_warnings());
         Ok(proto::plan_resource_change::Response {
             planned_state: Some(encode(&planned, &ty, "plan")?),
-            requires_replace: requires_replace.iter().map(convert::attribute_path).collect(),
+            requires_replace: requires_replace
+                .iter()
+                .map(convert::attribute_path)
+                .collect(),
             planned_private: ctx.private(),
             diagnostics: convert::diagnostics(diagnostics),
             ..Default::default()
         })
     }
 
-    async fn apply(&self, r: proto::apply_resource_change::Request) -> Result<proto::apply_resource_change::Response, Diagnostics> {
+    async fn apply(
+        &self,
+        r: proto::apply_resource_change::Request,
+    ) -> Result<proto::apply_resource_change::Response, Diagnostics> {
         let resource = self.resource(&r.type_name)?;
         let schema = resource.schema();
         let ty = schema.ty();
@@ -108,10 +156,16 @@ impl ProviderService {
                 }
             }
         } else {
-            let outcome = if prior.is_null() { resource.create(&ctx, &planned).await } else { resource.update(&ctx, &prior, &planned).await };
+            let outcome = if prior.is_null() {
+                resource.create(&ctx, &planned).await
+            } else {
+                resource.update(&ctx, &prior, &planned).await
+            };
             match outcome {
                 Ok(state) => {
-                    for (path, problem) in plan::check_applied(&schema.block, &planned, &state, &AttributePath::root()) {
+                    for (path, problem) in
+                        plan::check_applied(&schema.block, &planned, &state, &AttributePath::root())
+                    {
                         diagnostics.error_at(
                             path,
                             format!("{} produced a result that does not match its plan", r.type_name),
@@ -137,7 +191,10 @@ impl ProviderService {
 }
 
 /// Answers with the diagnostics of a failed step inside an otherwise empty response.
-fn or_diagnostics<T: Default>(result: Result<T, Diagnostics>, set: impl FnOnce(&mut T, Vec<proto::Diagnostic>)) -> Result<Response<T>, Status> {
+fn or_diagnostics<T: Default>(
+    result: Result<T, Diagnostics>,
+    set: impl FnOnce(&mut T, Vec<proto::Diagnostic>),
+) -> Result<Response<T>, Status> {
     Ok(Response::new(result.unwrap_or_else(|d| {
         let mut response = T::default();
         set(&mut response, convert::diagnostics(d));
@@ -147,75 +204,128 @@ fn or_diagnostics<T: Default>(result: Result<T, Diagnostics>, set: impl FnOnce(&
 
 #[tonic::async_trait]
 impl provider_server::Provider for ProviderService {
-    async fn get_metadata(&self, _: Request<proto::get_metadata::Request>) -> Result<Response<proto::get_metadata::Response>, Status> {
+    async fn get_metadata(
+        &self,
+        _: Request<proto::get_metadata::Request>,
+    ) -> Result<Response<proto::get_metadata::Response>, Status> {
         use proto::get_metadata as m;
         Ok(Response::new(m::Response {
             server_capabilities: Some(capabilities()),
-            resources: self.resources.keys().map(|t| m::ResourceMetadata { type_name: t.clone() }).collect(),
-            data_sources: self.data_sources.keys().map(|t| m::DataSourceMetadata { type_name: t.clone() }).collect(),
+            resources: self
+                .resources
+                .keys()
+                .map(|t| m::ResourceMetadata {
+                    type_name: t.clone(),
+                })
+                .collect(),
+            data_sources: self
+                .data_sources
+                .keys()
+                .map(|t| m::DataSourceMetadata {
+                    type_name: t.clone(),
+                })
+                .collect(),
             ..Default::default()
         }))
     }
 
-    async fn get_provider_schema(&self, _: Request<proto::get_provider_schema::Request>) -> Result<Response<proto::get_provider_schema::Response>, Status> {
+    async fn get_provider_schema(
+        &self,
+        _: Request<proto::get_provider_schema::Request>,
+    ) -> Result<Response<proto::get_provider_schema::Response>, Status> {
         Ok(Response::new(proto::get_provider_schema::Response {
             provider: Some(convert::schema(&self.provider.schema())),
-            resource_schemas: self.resources.iter().map(|(t, r)| (t.clone(), convert::schema(&r.schema()))).collect(),
-            data_source_schemas: self.data_sources.iter().map(|(t, d)| (t.clone(), convert::schema(&d.schema()))).collect(),
+            resource_schemas: self
+                .resources
+                .iter()
+                .map(|(t, r)| (t.clone(), convert::schema(&r.schema())))
+                .collect(),
+            data_source_schemas: self
+                .data_sources
+                .iter()
+                .map(|(t, d)| (t.clone(), convert::schema(&d.schema())))
+                .collect(),
             server_capabilities: Some(capabilities()),
             ..Default::default()
         }))
     }
 
-    async fn get_resource_identity_schemas(&self, _: Request<proto::get_resource_identity_schemas::Request>) -> Result<Response<proto::get_resource_identity_schemas::Response>, Status> {
+    async fn get_resource_identity_schemas(
+        &self,
+        _: Request<proto::get_resource_identity_schemas::Request>,
+    ) -> Result<Response<proto::get_resource_identity_schemas::Response>, Status> {
         Ok(Response::new(Default::default()))
     }
 
-    async fn validate_provider_config(&self, request: Request<proto::validate_provider_config::Request>) -> Result<Response<proto::validate_provider_config::Response>, Status> {
+    async fn validate_provider_config(
+        &self,
+        request: Request<proto::validate_provider_config::Request>,
+    ) -> Result<Response<proto::validate_provider_config::Response>, Status> {
         let r = request.into_inner();
         let schema = self.provider.schema();
         let result = async {
             let config = decode(r.config.as_ref(), &schema.ty(), "provider configuration")?;
             let mut diagnostics = Diagnostics::new();
-            schema.block.validate(&config, &AttributePath::root(), &mut diagnostics);
+            schema
+                .block
+                .validate(&config, &AttributePath::root(), &mut diagnostics);
             self.provider.validate(&config, &mut diagnostics).await;
-            Ok(proto::validate_provider_config::Response { diagnostics: convert::diagnostics(diagnostics) })
+            Ok(proto::validate_provider_config::Response {
+                diagnostics: convert::diagnostics(diagnostics),
+            })
         }
         .await;
         or_diagnostics(result, |r, d| r.diagnostics = d)
     }
 
-    async fn validate_resource_config(&self, request: Request<proto::validate_resource_config::Request>) -> Result<Response<proto::validate_resource_config::Response>, Status> {
+    async fn validate_resource_config(
+        &self,
+        request: Request<proto::validate_resource_config::Request>,
+    ) -> Result<Response<proto::validate_resource_config::Response>, Status> {
         let r = request.into_inner();
         let result = async {
             let resource = self.resource(&r.type_name)?;
             let schema = resource.schema();
             let config = decode(r.config.as_ref(), &schema.ty(), "configuration")?;
             let mut diagnostics = Diagnostics::new();
-            schema.block.validate(&config, &AttributePath::root(), &mut diagnostics);
+            schema
+                .block
+                .validate(&config, &AttributePath::root(), &mut diagnostics);
             resource.validate(&config, &mut diagnostics).await;
-            Ok(proto::validate_resource_config::Response { diagnostics: convert::diagnostics(diagnostics) })
+            Ok(proto::validate_resource_config::Response {
+                diagnostics: convert::diagnostics(diagnostics),
+            })
         }
         .await;
         or_diagnostics(result, |r, d| r.diagnostics = d)
     }
 
-    async fn validate_data_resource_config(&self, request: Request<proto::validate_data_resource_config::Request>) -> Result<Response<proto::validate_data_resource_config::Response>, Status> {
+    async fn validate_data_resource_config(
+        &self,
+        request: Request<proto::validate_data_resource_config::Request>,
+    ) -> Result<Response<proto::validate_data_resource_config::Response>, Status> {
         let r = request.into_inner();
         let result = async {
             let source = self.data_source(&r.type_name)?;
             let schema = source.schema();
             let config = decode(r.config.as_ref(), &schema.ty(), "configuration")?;
             let mut diagnostics = Diagnostics::new();
-            schema.block.validate(&config, &AttributePath::root(), &mut diagnostics);
+            schema
+                .block
+                .validate(&config, &AttributePath::root(), &mut diagnostics);
             source.validate(&config, &mut diagnostics).await;
-            Ok(proto::validate_data_resource_config::Response { diagnostics: convert::diagnostics(diagnostics) })
+            Ok(proto::validate_data_resource_config::Response {
+                diagnostics: convert::diagnostics(diagnostics),
+            })
         }
         .await;
         or_diagnostics(result, |r, d| r.diagnostics = d)
     }
 
-    async fn upgrade_resource_state(&self, request: Request<proto::upgrade_resource_state::Request>) -> Result<Response<proto::upgrade_resource_state::Response>, Status> {
+    async fn upgrade_resource_state(
+        &self,
+        request: Request<proto::upgrade_resource_state::Request>,
+    ) -> Result<Response<proto::upgrade_resource_state::Response>, Status> {
         let r = request.into_inner();
         let result = (|| {
             let resource = self.resource(&r.type_name)?;
@@ -230,22 +340,47 @@ impl provider_server::Provider for ProviderService {
             let value = if raw.json.is_empty() {
                 Value::Null
             } else {
-                let mut json: serde_json::Value = serde_json::from_slice(&raw.json)
-                    .map_err(|e| Diagnostics::from_error("Unreadable state", format!("The stored state of this {} is not JSON: {e}", r.type_name)))?;
+                let mut json: serde_json::Value =
+                    serde_json::from_slice(&raw.json).map_err(|e| {
+                        Diagnostics::from_error(
+                            "Unreadable state",
+                            format!("The stored state of this {} is not JSON: {e}", r.type_name),
+                        )
+                    })?;
                 convert::fit_json_state(&mut json, &schema.block);
                 let fitted = serde_json::to_vec(&json).expect("JSON re-encodes");
-                decode(Some(&proto::DynamicValue { msgpack: Vec::new(), json: fitted }), &schema.ty(), "stored state")?
+                decode(
+                    Some(&proto::DynamicValue {
+                        msgpack: Vec::new(),
+                        json: fitted,
+                    }),
+                    &schema.ty(),
+                    "stored state",
+                )?
             };
-            Ok(proto::upgrade_resource_state::Response { upgraded_state: Some(encode(&value, &schema.ty(), "upgraded state")?), diagnostics: Vec::new() })
+            Ok(proto::upgrade_resource_state::Response {
+                upgraded_state: Some(encode(&value, &schema.ty(), "upgraded state")?),
+                diagnostics: Vec::new(),
+            })
         })();
         or_diagnostics(result, |r, d| r.diagnostics = d)
     }
 
-    async fn configure_provider(&self, request: Request<proto::configure_provider::Request>) -> Result<Response<proto::configure_provider::Response>, Status> {
+    async fn configure_provider(
+        &self,
+        request: Request<proto::configure_provider::Request>,
+    ) -> Result<Response<proto::configure_provider::Response>, Status> {
         let r = request.into_inner();
         let result = async {
-            let config = decode(r.config.as_ref(), &self.provider.schema().ty(), "provider configuration")?;
-            let data = self.provider.configure(&config, &r.terraform_version).await?;
+            let config = decode(
+                r.config.as_ref(),
+                &self.provider.schema().ty(),
+                "provider configuration",
+            )?;
+            let data = self
+                .provider
+                .configure(&config, &r.terraform_version)
+                .await?;
             *self.configured.write().expect("provider data") = Some(data);
             Ok(proto::configure_provider::Response::default())
         }
@@ -253,14 +388,21 @@ impl provider_server::Provider for ProviderService {
         or_diagnostics(result, |r, d| r.diagnostics = d)
     }
 
-    async fn read_resource(&self, request: Request<proto::read_resource::Request>) -> Result<Response<proto::read_resource::Response>, Status> {
+    async fn read_resource(
+        &self,
+        request: Request<proto::read_resource::Request>,
+    ) -> Result<Response<proto::read_resource::Response>, Status> {
         let r = request.into_inner();
         let result = async {
             let resource = self.resource(&r.type_name)?;
             let ty = resource.schema().ty();
             let current = decode(r.current_state.as_ref(), &ty, "current state")?;
             if current.is_null() {
-                return Ok(proto::read_resource::Response { new_state: Some(encode(&Value::Null, &ty, "state")?), private: r.private, ..Default::default() });
+                return Ok(proto::read_resource::Response {
+                    new_state: Some(encode(&Value::Null, &ty, "state")?),
+                    private: r.private,
+                    ..Default::default()
+                });
             }
             let ctx = self.context(r.private);
             let new_state = resource.read(&ctx, &current).await?.unwrap_or(Value::Null);
@@ -275,15 +417,28 @@ impl provider_server::Provider for ProviderService {
         or_diagnostics(result, |r, d| r.diagnostics = d)
     }
 
-    async fn plan_resource_change(&self, request: Request<proto::plan_resource_change::Request>) -> Result<Response<proto::plan_resource_change::Response>, Status> {
-        or_diagnostics(self.plan(request.into_inner()).await, |r, d| r.diagnostics = d)
+    async fn plan_resource_change(
+        &self,
+        request: Request<proto::plan_resource_change::Request>,
+    ) -> Result<Response<proto::plan_resource_change::Response>, Status> {
+        or_diagnostics(self.plan(request.into_inner()).await, |r, d| {
+            r.diagnostics = d
+        })
     }
 
-    async fn apply_resource_change(&self, request: Request<proto::apply_resource_change::Request>) -> Result<Response<proto::apply_resource_change::Response>, Status> {
-        or_diagnostics(self.apply(request.into_inner()).await, |r, d| r.diagnostics = d)
+    async fn apply_resource_change(
+        &self,
+        request: Request<proto::apply_resource_change::Request>,
+    ) -> Result<Response<proto::apply_resource_change::Response>, Status> {
+        or_diagnostics(self.apply(request.into_inner()).await, |r, d| {
+            r.diagnostics = d
+        })
     }
 
-    async fn import_resource_state(&self, request: Request<proto::import_resource_state::Request>) -> Result<Response<proto::import_resource_state::Response>, Status> {
+    async fn import_resource_state(
+        &self,
+        request: Request<proto::import_resource_state::Request>,
+    ) -> Result<Response<proto::import_resource_state::Response>, Status> {
         let r = request.into_inner();
         let result = async {
             let resource = self.resource(&r.type_name)?;
@@ -305,7 +460,10 @@ impl provider_server::Provider for ProviderService {
         or_diagnostics(result, |r, d| r.diagnostics = d)
     }
 
-    async fn read_data_source(&self, request: Request<proto::read_data_source::Request>) -> Result<Response<proto::read_data_source::Response>, Status> {
+    async fn read_data_source(
+        &self,
+        request: Request<proto::read_data_source::Request>,
+    ) -> Result<Response<proto::read_data_source::Response>, Status> {
         let r = request.into_inner();
         let result = async {
             let source = self.data_source(&r.type_name)?;
@@ -323,7 +481,10 @@ impl provider_server::Provider for ProviderService {
         or_diagnostics(result, |r, d| r.diagnostics = d)
     }
 
-    async fn stop_provider(&self, _: Request<proto::stop_provider::Request>) -> Result<Response<proto::stop_provider::Response>, Status> {
+    async fn stop_provider(
+        &self,
+        _: Request<proto::stop_provider::Request>,
+    ) -> Result<Response<proto::stop_provider::Response>, Status> {
         // Cancel what is in flight; later requests get a fresh token. The server keeps serving.
         let mut token = self.stop.lock().expect("stop token");
         token.cancel();
@@ -334,5 +495,10 @@ impl provider_server::Provider for ProviderService {
 }
 
 fn capabilities() -> proto::ServerCapabilities {
-    proto::ServerCapabilities { plan_destroy: true, get_provider_schema_optional: true, move_resource_state: false, generate_resource_config: false }
+    proto::ServerCapabilities {
+        plan_destroy: true,
+        get_provider_schema_optional: true,
+        move_resource_state: false,
+        generate_resource_config: false,
+    }
 }

@@ -36,6 +36,8 @@ pub const MAX_DEPTH: usize = 64;
 const MAX_REFINEMENTS_LEN: usize = 1024;
 /// Longest string-prefix refinement written (go-cty's limit too); longer ones are shortened.
 const MAX_PREFIX_LEN: usize = 256;
+/// Longest encoding of a number bound refinement written; longer bounds are dropped.
+const MAX_BOUND_LEN: usize = 256;
 /// Longest number text accepted.
 const MAX_NUMBER_TEXT: usize = 4096;
 /// Largest decimal exponent accepted in number text, so that writing a decoded number out in
@@ -94,10 +96,12 @@ pub fn from_msgpack(bytes: &[u8], ty: &Type) -> Result<Value, CtyError> {
 /// known elements dropped (elements containing unknowns are never equal to anything, as in
 /// cty); bare primitives at `dynamic` positions become [`Value::Dynamic`]; refinements that
 /// carry no information (an empty prefix, a zero minimum length, an infinite outward number
-/// bound) are dropped and string prefixes are cut to 256 bytes.
+/// bound) are dropped, as are number bounds whose encoding would exceed 256 bytes, and string
+/// prefixes are cut to 256 bytes.
 ///
-/// Set order: known non-null elements first, then unknowns, then null; strings by their
-/// bytes, numbers by value, `false` before `true`, and everything else by its msgpack bytes.
+/// Set order: known non-null elements first, then unknowns, then null; in a set of strings,
+/// numbers or bools, strings by their bytes, numbers by value and `false` before `true`; in any
+/// other set, and to break ties, by msgpack bytes.
 pub fn canonicalize(value: &Value, ty: &Type) -> Result<Value, CtyError> {
     from_msgpack(&to_msgpack(value, ty)?, ty)
 }
@@ -270,8 +274,9 @@ pub(super) fn set_order(
         encode(element, element_type, &mut bytes).map_err(|e| e.within(index_step(i)))?;
         entries.push((i, bytes));
     }
+    let natural = matches!(element_type, Type::String | Type::Number | Type::Bool);
     entries.sort_by(|(a, a_bytes), (b, b_bytes)| {
-        compare_set_elements(&elements[*a], a_bytes, &elements[*b], b_bytes)
+        compare_set_elements(&elements[*a], a_bytes, &elements[*b], b_bytes, natural)
     });
     entries.dedup_by(|(later, later_bytes), (earlier, earlier_bytes)| {
         later_bytes == earlier_bytes
@@ -282,8 +287,15 @@ pub(super) fn set_order(
 }
 
 /// Orders two set elements (given with their encodings): known non-null elements first, then
-/// unknowns, then nulls; primitives by their natural order, everything else by its bytes.
-fn compare_set_elements(a: &Value, a_bytes: &[u8], b: &Value, b_bytes: &[u8]) -> Ordering {
+/// unknowns, then nulls; elements of a primitive set type by their natural order (when
+/// `natural`), everything else by its bytes.
+fn compare_set_elements(
+    a: &Value,
+    a_bytes: &[u8],
+    b: &Value,
+    b_bytes: &[u8],
+    natural: bool,
+) -> Ordering {
     fn class(v: &Value) -> u8 {
         match v {
             Value::Dynamic(_, inner) => class(inner),
@@ -292,7 +304,7 @@ fn compare_set_elements(a: &Value, a_bytes: &[u8], b: &Value, b_bytes: &[u8]) ->
             _ => 0,
         }
     }
-    fn natural(a: &Value, b: &Value) -> Option<Ordering> {
+    fn natural_order(a: &Value, b: &Value) -> Option<Ordering> {
         match (a, b) {
             (Value::String(x), Value::String(y)) => Some(x.as_bytes().cmp(y.as_bytes())),
             (Value::Number(x), Value::Number(y)) => Some(x.cmp(y)),
@@ -302,7 +314,12 @@ fn compare_set_elements(a: &Value, a_bytes: &[u8], b: &Value, b_bytes: &[u8]) ->
     }
     class(a)
         .cmp(&class(b))
-        .then_with(|| natural(a, b).unwrap_or(Ordering::Equal))
+        .then_with(|| {
+            natural
+                .then(|| natural_order(a, b))
+                .flatten()
+                .unwrap_or(Ordering::Equal)
+        })
         .then_with(|| a_bytes.cmp(b_bytes))
 }
 
@@ -430,17 +447,21 @@ fn encode_unknown(r: &Refinements, ty: &Type, out: &mut Vec<u8>) -> Result<(), C
         write_str(shorten_prefix(prefix), &mut body)?;
     }
     if let Some((bound, inclusive)) = r.number_lower.as_ref() {
-        if *bound != Number::NegInfinity {
+        if let Some(bytes) = bound_bytes(bound).filter(|_| *bound != Number::NegInfinity) {
             count += 1;
             write_int(KEY_NUMBER_MIN, &mut body);
-            write_number_bound(bound, *inclusive, &mut body)?;
+            write_array_len(2, &mut body)?;
+            body.extend_from_slice(&bytes);
+            body.push(if *inclusive { 0xc3 } else { 0xc2 });
         }
     }
     if let Some((bound, inclusive)) = r.number_upper.as_ref() {
-        if *bound != Number::PosInfinity {
+        if let Some(bytes) = bound_bytes(bound).filter(|_| *bound != Number::PosInfinity) {
             count += 1;
             write_int(KEY_NUMBER_MAX, &mut body);
-            write_number_bound(bound, *inclusive, &mut body)?;
+            write_array_len(2, &mut body)?;
+            body.extend_from_slice(&bytes);
+            body.push(if *inclusive { 0xc3 } else { 0xc2 });
         }
     }
     if let Some(min) = r.length_min.filter(|m| *m > 0) {
@@ -475,11 +496,13 @@ fn shorten_prefix(prefix: &str) -> &str {
     &prefix[..end]
 }
 
-fn write_number_bound(bound: &Number, inclusive: bool, out: &mut Vec<u8>) -> Result<(), CtyError> {
-    write_array_len(2, out)?;
-    write_number(bound, out)?;
-    out.push(if inclusive { 0xc3 } else { 0xc2 });
-    Ok(())
+/// A number bound's msgpack form, when it is short enough to write: a bound whose digits take
+/// more than 256 bytes is dropped (a weaker refinement is still true), which keeps every
+/// refinement payload within the 1024 bytes decoders accept.
+fn bound_bytes(bound: &Number) -> Option<Vec<u8>> {
+    let mut bytes = Vec::new();
+    write_number(bound, &mut bytes).ok()?;
+    (bytes.len() <= MAX_BOUND_LEN).then_some(bytes)
 }
 
 fn write_number(n: &Number, out: &mut Vec<u8>) -> Result<(), CtyError> {
@@ -1125,12 +1148,14 @@ fn decode_unknown(code: i8, payload: &[u8], ty: &Type) -> Result<Value, CtyError
                         "a number bound refinement must be a [number, bool] array",
                     ));
                 };
+                // Kept only when the encoder would write it back (see `bound_bytes`).
+                let writable = bound_bytes(&bound).is_some();
                 if key == KEY_NUMBER_MIN {
                     refinements.number_lower =
-                        (bound != Number::NegInfinity).then_some((bound, inclusive));
+                        (writable && bound != Number::NegInfinity).then_some((bound, inclusive));
                 } else {
                     refinements.number_upper =
-                        (bound != Number::PosInfinity).then_some((bound, inclusive));
+                        (writable && bound != Number::PosInfinity).then_some((bound, inclusive));
                 }
             }
             KEY_LENGTH_MIN | KEY_LENGTH_MAX => {

@@ -68,16 +68,17 @@ const CHARS: [char; 20] = [
 
 /// A type at most `max_depth` levels deep (collections and structures count one level each).
 pub fn arbitrary_type(e: &mut Entropy<'_>, max_depth: usize) -> Type {
-    let choices = if max_depth <= 1 { 4 } else { 9 };
+    // Structural types are twice as likely as primitives while depth allows.
+    let choices = if max_depth <= 1 { 4 } else { 12 };
     match e.below(choices) {
         0 => Type::String,
         1 => Type::Number,
         2 => Type::Bool,
         3 => Type::Dynamic,
-        4 => Type::list(arbitrary_type(e, max_depth - 1)),
-        5 => Type::set(arbitrary_type(e, max_depth - 1)),
-        6 => Type::map(arbitrary_type(e, max_depth - 1)),
-        7 => {
+        4 | 5 => Type::list(arbitrary_type(e, max_depth - 1)),
+        6 | 7 => Type::set(arbitrary_type(e, max_depth - 1)),
+        8 => Type::map(arbitrary_type(e, max_depth - 1)),
+        9 | 10 => {
             let mut attrs = BTreeMap::new();
             for _ in 0..e.below(5) {
                 let name = NAMES[e.below(NAMES.len())].to_owned();

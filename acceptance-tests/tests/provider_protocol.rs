@@ -1,0 +1,354 @@
+//! The provider through a real Terraform (1.15.5, 1.10.5 and 1.6.6): Terraform loads its
+//! schemas, validates configuration with errors pointing at the right attribute, plans with
+//! computed values unknown, and talks to it over mutual TLS.
+
+use acceptance_tests::terraform::{provider_dir, TerraformVersion, Workdir};
+use anyhow::{ensure, Context, Result};
+use serde_json::Value;
+
+const PROVIDER: &str = "registry.terraform.io/k3s/k3s";
+
+const REQUIRED_PROVIDERS: &str = r#"
+terraform {
+  required_providers {
+    k3s = { source = "k3s/k3s" }
+  }
+}
+provider "k3s" {}
+"#;
+
+const VALID: &str = r#"
+resource "k3s_server" "main" {
+  host         = "10.0.0.241"
+  version      = "v1.33.4+k3s1"
+  api_endpoint = "https://k3s.example.com:6443"
+  config       = { "tls-san" = ["k3s.example.com"], disable = ["traefik"] }
+  node_labels  = { role = "server" }
+  ssh {
+    user     = "ubuntu"
+    host_key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG9yaWdpbmFsLWhvc3Qta2V5LWZvci10ZXN0cw"
+    bastion {
+      host = "bastion.example.com"
+    }
+  }
+  registry_mirror {
+    registry  = "docker.io"
+    endpoints = ["https://zot.example.com:5000"]
+  }
+}
+
+resource "k3s_agent" "worker" {
+  host       = "10.0.0.11"
+  version    = "v1.33.4+k3s1"
+  server_url = k3s_server.main.api_endpoint
+  token      = k3s_server.main.join_token
+}
+
+resource "argocd_bootstrap" "main" {
+  provider   = k3s
+  kubeconfig = k3s_server.main.kubeconfig
+  version    = "v3.5.1"
+  root_application {
+    repo_url = "https://git.example.com/platform/cluster.git"
+    path     = "apps"
+  }
+}
+"#;
+
+fn workdir(version: TerraformVersion, config: &str) -> Result<Workdir> {
+    let wd = Workdir::new(version, provider_dir()?)?;
+    wd.write_file("main.tf", &format!("{REQUIRED_PROVIDERS}\n{config}"))?;
+    Ok(wd)
+}
+
+#[test]
+fn terraform_lists_every_resource_and_data_source_with_their_attributes() -> Result<()> {
+    for version in TerraformVersion::ALL {
+        let wd = workdir(version, "")?;
+        let schema = wd.run(&["providers", "schema", "-json"])?.ok()?.json()?;
+        let ours = &schema["provider_schemas"][PROVIDER];
+        let resources: Vec<&str> = ours["resource_schemas"]
+            .as_object()
+            .context("no resource schemas")?
+            .keys()
+            .map(String::as_str)
+            .collect();
+        ensure!(
+            resources == ["argocd_bootstrap", "k3s_agent", "k3s_server"],
+            "{version}: resources {resources:?}"
+        );
+        let sources: Vec<&str> = ours["data_source_schemas"]
+            .as_object()
+            .context("no data sources")?
+            .keys()
+            .map(String::as_str)
+            .collect();
+        ensure!(
+            sources == ["k3s_oci_instances"],
+            "{version}: data sources {sources:?}"
+        );
+
+        let server = &ours["resource_schemas"]["k3s_server"]["block"];
+        ensure!(
+            server["attributes"]["version"]["required"] == true,
+            "{version}: version not required"
+        );
+        ensure!(
+            server["attributes"]["kubeconfig"]["sensitive"] == true,
+            "{version}: kubeconfig not sensitive"
+        );
+        ensure!(
+            server["attributes"]["join_token"]["computed"] == true,
+            "{version}: join_token not computed"
+        );
+        ensure!(
+            server["attributes"]["config"]["type"] == "dynamic",
+            "{version}: config type {}",
+            server["attributes"]["config"]["type"]
+        );
+        ensure!(
+            server["block_types"]["ssh"]["block"]["block_types"]["bastion"]["nesting_mode"]
+                == "single",
+            "{version}: no ssh.bastion block"
+        );
+        ensure!(
+            server["block_types"]["ssh"]["block"]["attributes"]["sudo_password"]["sensitive"]
+                == true
+        );
+        let agent = &ours["resource_schemas"]["k3s_agent"]["block"];
+        ensure!(
+            agent["attributes"]["server_url"]["required"] == true,
+            "{version}: agent server_url not required"
+        );
+        ensure!(
+            agent["block_types"]["nlb_backend"].is_object(),
+            "{version}: agent has no nlb_backend"
+        );
+        let argocd = &ours["resource_schemas"]["argocd_bootstrap"]["block"];
+        ensure!(
+            argocd["block_types"]["root_application"]["min_items"] == 1,
+            "{version}: root_application not required"
+        );
+        let instances =
+            &ours["data_source_schemas"]["k3s_oci_instances"]["block"]["attributes"]["instances"];
+        ensure!(
+            instances["computed"] == true && instances["type"][0] == "list",
+            "{version}: instances {instances}"
+        );
+        ensure!(
+            ours["provider"]["block"]["block_types"]["oci_profile"]["nesting_mode"] == "list",
+            "{version}: no oci_profile"
+        );
+    }
+    Ok(())
+}
+
+#[test]
+fn validate_accepts_a_valid_configuration() -> Result<()> {
+    for version in TerraformVersion::ALL {
+        let wd = workdir(version, VALID)?;
+        let out = wd.run(&["validate", "-json"])?;
+        let json = out.json()?;
+        ensure!(out.code == 0 && json["valid"] == true, "{version}: {out}");
+        let errors: Vec<&Value> = json["diagnostics"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|d| d["severity"] == "error")
+            .collect();
+        ensure!(errors.is_empty(), "{version}: {errors:?}");
+    }
+    Ok(())
+}
+
+#[test]
+fn validate_rejects_bad_input_at_the_attribute() -> Result<()> {
+    let config = r#"
+resource "k3s_server" "bad_version" {
+  host    = "10.0.0.5"
+  version = "1.33"
+}
+
+resource "k3s_server" "bad_host" {
+  host    = "10.0.0.256"
+  version = "v1.33.4+k3s1"
+}
+
+resource "k3s_server" "bad_enum" {
+  host        = "10.0.0.7"
+  version     = "v1.33.4+k3s1"
+  oci_address = "elastic"
+}
+
+resource "k3s_agent" "missing_server_url" {
+  host    = "10.0.0.8"
+  version = "v1.33.4+k3s1"
+  token   = "a-token"
+}
+
+resource "k3s_server" "bad_port" {
+  host    = "10.0.0.9"
+  version = "v1.33.4+k3s1"
+  ssh {
+    port = 70000
+  }
+}
+"#;
+    let source = format!("{REQUIRED_PROVIDERS}\n{config}");
+    let line_of = |needle: &str| {
+        source
+            .lines()
+            .position(|l| l.contains(needle))
+            .map(|i| i as i64 + 1)
+    };
+    let expected = [
+        (
+            "Invalid value for version",
+            "not a pinned K3s release",
+            line_of("version = \"1.33\""),
+        ),
+        (
+            "Invalid value for host",
+            "neither an IP address nor a valid host name",
+            line_of("10.0.0.256"),
+        ),
+        (
+            "Invalid value for oci_address",
+            "\"elastic\" is not one of private, public",
+            line_of("\"elastic\""),
+        ),
+        (
+            "Missing required argument",
+            "\"server_url\" is required",
+            line_of("\"missing_server_url\""),
+        ),
+        (
+            "Invalid value for port",
+            "from 1 to 65535",
+            line_of("70000"),
+        ),
+    ];
+    for version in TerraformVersion::ALL {
+        let wd = workdir(version, config)?;
+        let out = wd.run(&["validate", "-json"])?;
+        ensure!(
+            out.code == 1,
+            "{version}: validate exit {}\n{out}",
+            out.code
+        );
+        let json = out.json()?;
+        let errors: Vec<&Value> = json["diagnostics"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|d| d["severity"] == "error")
+            .collect();
+        for (summary, detail, line) in &expected {
+            let found = errors.iter().find(|d| {
+                d["summary"] == *summary && d["detail"].as_str().unwrap_or("").contains(detail)
+            });
+            let found = found.with_context(|| {
+                format!("{version}: no error {summary:?} / {detail:?} in {errors:#?}")
+            })?;
+            // The attribute path reached Terraform: it points at the offending line.
+            ensure!(
+                found["range"]["start"]["line"].as_i64() == *line,
+                "{version}: {summary} at {} not line {line:?}",
+                found["range"]
+            );
+        }
+        ensure!(
+            errors.len() == expected.len(),
+            "{version}: unexpected extra errors {errors:#?}"
+        );
+    }
+    Ok(())
+}
+
+#[test]
+fn plan_shows_computed_attributes_as_known_after_apply() -> Result<()> {
+    for version in TerraformVersion::ALL {
+        let wd = workdir(version, VALID)?;
+        wd.run(&["plan", "-out=tfplan", "-input=false"])?.ok()?;
+        let plan = wd.run(&["show", "-json", "tfplan"])?.ok()?.json()?;
+        let changes = plan["resource_changes"]
+            .as_array()
+            .context("no resource changes")?;
+        ensure!(changes.len() == 3, "{version}: {} changes", changes.len());
+        let server = changes
+            .iter()
+            .find(|c| c["address"] == "k3s_server.main")
+            .context("no server change")?;
+        ensure!(
+            server["change"]["actions"] == serde_json::json!(["create"]),
+            "{version}: {}",
+            server["change"]["actions"]
+        );
+        let unknown = &server["change"]["after_unknown"];
+        for computed in [
+            "id",
+            "join_token",
+            "kubeconfig",
+            "installed_version",
+            "node_ready",
+            "config_sha256",
+        ] {
+            ensure!(
+                unknown[computed] == true,
+                "{version}: {computed} is not unknown: {unknown}"
+            );
+        }
+        let after = &server["change"]["after"];
+        ensure!(
+            after["api_endpoint"] == "https://k3s.example.com:6443",
+            "{version}: configured api_endpoint lost"
+        );
+        ensure!(
+            after["drain_timeout"] == "5m" && after["os_prep"] == true,
+            "{version}: defaults not planned: {after}"
+        );
+        ensure!(
+            after["config"]["disable"][0] == "traefik",
+            "{version}: dynamic config lost: {}",
+            after["config"]
+        );
+        ensure!(
+            server["change"]["after_sensitive"]["kubeconfig"] == true,
+            "{version}: kubeconfig not sensitive"
+        );
+        let agent = changes
+            .iter()
+            .find(|c| c["address"] == "k3s_agent.worker")
+            .context("no agent change")?;
+        ensure!(
+            agent["change"]["after_unknown"]["token"] == true,
+            "{version}: token from the server is not unknown"
+        );
+    }
+    Ok(())
+}
+
+#[test]
+fn terraform_talks_to_the_provider_over_verified_mutual_tls() -> Result<()> {
+    for version in [TerraformVersion::V1_15_5, TerraformVersion::V1_6_6] {
+        let log = tempfile::NamedTempFile::new()?;
+        let wd = workdir(version, VALID)?
+            .with_env("TF_LOG_PROVIDER", "DEBUG")
+            .with_env("TF_LOG_PATH", log.path().display().to_string());
+        wd.run(&["plan", "-input=false"])?.ok()?;
+        let text = std::fs::read_to_string(log.path())?;
+        ensure!(
+            text.contains("tls=true"),
+            "{version}: the provider did not serve TLS"
+        );
+        ensure!(
+            text.contains("client certificate verified: it is the one Terraform announced"),
+            "{version}: no record of the client certificate being verified"
+        );
+        ensure!(
+            !text.contains("refused a TLS client"),
+            "{version}: a client was refused"
+        );
+    }
+    Ok(())
+}
