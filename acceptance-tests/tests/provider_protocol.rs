@@ -352,3 +352,39 @@ fn terraform_talks_to_the_provider_over_verified_mutual_tls() -> Result<()> {
     }
     Ok(())
 }
+
+#[test]
+fn the_documented_examples_are_valid_and_formatted() -> Result<()> {
+    let examples = acceptance_tests::terraform::repo_root().join("examples");
+    let mut combined =
+        String::from("variable \"git_token\" {\n  type      = string\n  sensitive = true\n}\n");
+    for dir in [
+        "resources/k3s_server",
+        "resources/k3s_agent",
+        "resources/argocd_bootstrap",
+        "data-sources/k3s_oci_instances",
+    ] {
+        let file = std::fs::read_dir(examples.join(dir))?
+            .next()
+            .context("empty example directory")??
+            .path();
+        combined.push_str(&std::fs::read_to_string(&file)?);
+        combined.push('\n');
+    }
+    for version in [TerraformVersion::V1_15_5, TerraformVersion::V1_6_6] {
+        let wd = workdir(version, &combined)?;
+        let out = wd.run(&["validate", "-json"])?;
+        ensure!(
+            out.code == 0,
+            "{version}: the examples do not validate:\n{out}"
+        );
+    }
+    let wd = workdir(TerraformVersion::V1_15_5, "")?;
+    let dir = examples.display().to_string();
+    let fmt = wd.run(&["fmt", "-check", "-recursive", "-diff", &dir])?;
+    ensure!(
+        fmt.code == 0,
+        "examples are not `terraform fmt`-formatted:\n{fmt}"
+    );
+    Ok(())
+}

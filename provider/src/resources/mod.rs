@@ -145,4 +145,55 @@ mod tests {
         }
         assert!(problems.is_empty(), "{problems:#?}");
     }
+
+    /// `docs/` is rendered from the schemas and the examples under
+    /// `examples/resources/<type>/resource.tf` (`examples/data-sources/<type>/data-source.tf`);
+    /// this fails when they drift apart. `UPDATE_DOCS=1` rewrites the pages instead.
+    #[test]
+    fn docs_match_the_schemas() {
+        use crate::runtime::docs::{render, Kind};
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let provider = K3sProvider;
+        let mut pages = Vec::new();
+        for r in provider.resources() {
+            pages.push((
+                r.type_name(),
+                Kind::Resource,
+                r.schema(),
+                "resources",
+                "resource.tf",
+            ));
+        }
+        for d in provider.data_sources() {
+            pages.push((
+                d.type_name(),
+                Kind::DataSource,
+                d.schema(),
+                "data-sources",
+                "data-source.tf",
+            ));
+        }
+        let mut stale = Vec::new();
+        for (name, kind, schema, dir, example_file) in pages {
+            let example = std::fs::read_to_string(
+                root.join("examples")
+                    .join(dir)
+                    .join(name)
+                    .join(example_file),
+            )
+            .ok();
+            let expected = render(name, kind, &schema, example.as_deref());
+            let page = root
+                .join("docs")
+                .join(dir)
+                .join(format!("{}.md", name.trim_start_matches("k3s_")));
+            if std::env::var_os("UPDATE_DOCS").is_some() {
+                std::fs::create_dir_all(page.parent().unwrap()).unwrap();
+                std::fs::write(&page, &expected).unwrap();
+            } else if std::fs::read_to_string(&page).ok().as_deref() != Some(expected.as_str()) {
+                stale.push(page.display().to_string());
+            }
+        }
+        assert!(stale.is_empty(), "out of date (run `UPDATE_DOCS=1 cargo test -p terraform-provider-k3s docs`): {stale:?}");
+    }
 }

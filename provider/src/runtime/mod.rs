@@ -6,6 +6,7 @@
 mod convert;
 pub mod cty;
 pub mod diagnostics;
+pub mod docs;
 pub mod handshake;
 pub mod logging;
 pub mod plan;
