@@ -72,14 +72,10 @@ pub async fn serve(provider: Arc<dyn Provider>, options: ServeOptions) -> Result
         print_reattach(&options.address, &socket)?;
     } else {
         // Terraform's Ctrl-C reaches the whole process group; it cancels us through
-        // StopProvider instead, so the signal itself is ignored.
-        tokio::spawn(async {
-            loop {
-                if tokio::signal::ctrl_c().await.is_err() {
-                    break;
-                }
-            }
-        });
+        // StopProvider instead, so the signal itself is ignored. The handler is in place
+        // before the handshake line: from then on Terraform may be interrupted.
+        let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+        tokio::spawn(async move { while sigint.recv().await.is_some() {} });
         let line =
             handshake::handshake_line(&socket, tls.as_ref().map(|t| t.server_cert_der.as_slice()));
         let mut stdout = std::io::stdout().lock();
@@ -100,6 +96,7 @@ pub async fn serve(provider: Arc<dyn Provider>, options: ServeOptions) -> Result
         .add_service(plugin::grpc_controller_server::GrpcControllerServer::new(
             Controller {
                 shutdown: shutdown_tx,
+                socket: socket.clone(),
             },
         ))
         .add_service(plugin::grpc_stdio_server::GrpcStdioServer::new(Stdio))
@@ -204,6 +201,7 @@ impl AsyncWrite for Connection {
 /// go-plugin's controller: `Shutdown` ends the process promptly.
 struct Controller {
     shutdown: tokio::sync::mpsc::Sender<()>,
+    socket: PathBuf,
 }
 
 #[tonic::async_trait]
@@ -213,8 +211,11 @@ impl plugin::grpc_controller_server::GrpcController for Controller {
         let _ = self.shutdown.try_send(());
         // Give the response a moment to leave, then go, whatever connections remain open:
         // Terraform kills a plugin that lingers, and waits for it until then.
-        tokio::spawn(async {
+        let socket = self.socket.clone();
+        tokio::spawn(async move {
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            // exit() skips destructors: remove the socket here.
+            let _ = std::fs::remove_file(&socket);
             std::process::exit(0);
         });
         Ok(Response::new(plugin::Empty {}))
