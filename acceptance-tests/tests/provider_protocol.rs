@@ -388,3 +388,67 @@ fn the_documented_examples_are_valid_and_formatted() -> Result<()> {
     );
     Ok(())
 }
+
+#[test]
+fn apply_of_an_unfinished_resource_fails_clearly_and_records_nothing() -> Result<()> {
+    let config = r#"
+resource "k3s_server" "main" {
+  host    = "10.0.0.241"
+  version = "v1.33.4+k3s1"
+}
+"#;
+    let wd = workdir(TerraformVersion::V1_15_5, config)?;
+    let out = wd.run(&["apply", "-auto-approve", "-input=false", "-no-color"])?;
+    ensure!(out.code == 1, "apply exit {}\n{out}", out.code);
+    ensure!(
+        out.stderr
+            .contains("k3s_server: create is not implemented yet"),
+        "unclear error:\n{out}"
+    );
+    let state = wd.run(&["state", "list"])?;
+    ensure!(
+        state.stdout.trim().is_empty(),
+        "state records {:?}",
+        state.stdout
+    );
+    Ok(())
+}
+
+#[test]
+fn debug_mode_serves_terraform_through_reattach() -> Result<()> {
+    use std::io::BufRead;
+    let binary = provider_dir()?.join("terraform-provider-k3s");
+    let mut child = std::process::Command::new(&binary)
+        .arg("--debug")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()?;
+    let result = (|| -> Result<()> {
+        let stdout = child.stdout.take().context("stdout")?;
+        let mut reattach = None;
+        for line in std::io::BufReader::new(stdout).lines() {
+            let line = line?;
+            if let Some(value) = line.trim().strip_prefix("TF_REATTACH_PROVIDERS='") {
+                reattach = Some(value.trim_end_matches('\'').to_owned());
+                break;
+            }
+        }
+        let reattach = reattach.context("no TF_REATTACH_PROVIDERS line")?;
+        let parsed: Value = serde_json::from_str(&reattach)?;
+        ensure!(
+            parsed[PROVIDER]["Pid"] == child.id(),
+            "reattach names another process: {parsed}"
+        );
+        let wd =
+            workdir(TerraformVersion::V1_15_5, VALID)?.with_env("TF_REATTACH_PROVIDERS", reattach);
+        let plan = wd.run(&["plan", "-input=false", "-no-color"])?.ok()?;
+        ensure!(
+            plan.stdout.contains("3 to add"),
+            "unexpected plan through reattach:\n{plan}"
+        );
+        Ok(())
+    })();
+    let _ = child.kill();
+    let _ = child.wait();
+    result
+}
