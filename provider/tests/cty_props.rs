@@ -18,6 +18,14 @@ use terraform_provider_k3s::runtime::cty::{
 // ------------------------------------------------------------------------------------------
 // The expected canonical form, written independently of the codecs' own normalisation.
 
+/// A number bound survives when its msgpack form is at most 256 bytes.
+fn short_bound(n: &Number) -> bool {
+    to_msgpack(&Value::Number(n.clone()), &Type::Number)
+        .expect("a number encodes")
+        .len()
+        <= 256
+}
+
 fn canonical_refinements(r: &Refinements) -> Refinements {
     Refinements {
         not_null: r.not_null,
@@ -25,11 +33,11 @@ fn canonical_refinements(r: &Refinements) -> Refinements {
         number_lower: r
             .number_lower
             .clone()
-            .filter(|(n, _)| *n != Number::NegInfinity),
+            .filter(|(n, _)| *n != Number::NegInfinity && short_bound(n)),
         number_upper: r
             .number_upper
             .clone()
-            .filter(|(n, _)| *n != Number::PosInfinity),
+            .filter(|(n, _)| *n != Number::PosInfinity && short_bound(n)),
         length_min: r.length_min.filter(|m| *m > 0),
         length_max: r.length_max.filter(|m| *m < i64::MAX as u64),
     }
@@ -46,7 +54,9 @@ fn set_class(v: &Value) -> u8 {
 }
 
 fn set_cmp(a: &Value, b: &Value, element_type: &Type) -> Ordering {
+    let primitive = matches!(element_type, Type::String | Type::Number | Type::Bool);
     let natural = match (a, b) {
+        _ if !primitive => Ordering::Equal,
         (Value::String(x), Value::String(y)) => x.as_bytes().cmp(y.as_bytes()),
         (Value::Number(x), Value::Number(y)) => x.cmp(y),
         (Value::Bool(x), Value::Bool(y)) => x.cmp(y),
@@ -107,6 +117,12 @@ fn has_infinity(v: &Value) -> bool {
     }
 }
 
+/// Whatever decodes is canonical: it encodes, and decodes back to itself.
+fn assert_canonical(v: &Value, ty: &Type) {
+    let again = to_msgpack(v, ty).expect("a decoded value encodes");
+    assert_eq!(&from_msgpack(&again, ty).expect("decodes again"), v);
+}
+
 fn num(text: &str) -> Number {
     Number::from_str(text).expect("a number")
 }
@@ -119,8 +135,17 @@ fn seed() -> impl Strategy<Value = Vec<u8>> {
     proptest::collection::vec(any::<u8>(), 0..400)
 }
 
+fn cases() -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1500)
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 1500, ..ProptestConfig::default() })]
+    // 1500 cases each keeps the file at a few seconds in debug builds; PROPTEST_CASES=N runs
+    // more.
+    #![proptest_config(ProptestConfig { cases: cases(), ..ProptestConfig::default() })]
 
     #[test]
     fn msgpack_round_trips(seed in seed()) {
@@ -170,13 +195,10 @@ proptest! {
     fn arbitrary_bytes_never_panic(seed in seed(), input in proptest::collection::vec(any::<u8>(), 0..200)) {
         let ty = arbitrary_type(&mut Entropy::new(&seed), 5);
         if let Ok(v) = from_msgpack(&input, &ty) {
-            // Whatever decodes is canonical and re-encodes.
-            let again = to_msgpack(&v, &ty).expect("a decoded value encodes");
-            prop_assert_eq!(from_msgpack(&again, &ty).expect("decodes again"), v);
+            assert_canonical(&v, &ty);
         }
         if let Ok(v) = from_json(&input, &ty) {
-            let again = to_msgpack(&v, &ty).expect("a decoded value encodes");
-            prop_assert_eq!(from_msgpack(&again, &ty).expect("decodes again"), v);
+            assert_canonical(&v, &ty);
         }
     }
 
@@ -201,17 +223,23 @@ proptest! {
                 _ => mutated.truncate(at),
             }
         }
-        let _ = from_msgpack(&mutated, &ty);
+        if let Ok(v) = from_msgpack(&mutated, &ty) {
+            assert_canonical(&v, &ty);
+        }
         if let Ok(json) = to_json(&value, &ty) {
             for cut in 0..json.len() {
-                let _ = from_json(&json[..cut], &ty);
+                if let Ok(v) = from_json(&json[..cut], &ty) {
+                    assert_canonical(&v, &ty);
+                }
             }
             let mut mutated = json.clone();
             let at = mutated.len() / 2;
             if at < mutated.len() {
                 mutated[at] ^= 0x20;
             }
-            let _ = from_json(&mutated, &ty);
+            if let Ok(v) = from_json(&mutated, &ty) {
+                assert_canonical(&v, &ty);
+            }
         }
     }
 }
@@ -443,7 +471,7 @@ fn number_vectors() {
         (&[0xca, 0x3f, 0xc0, 0, 0], "1.5"),
         (
             &[0xcb, 0x40, 0x09, 0x21, 0xfb, 0x54, 0x44, 0x2d, 0x18],
-            "3.141592653589793",
+            "3.141592653589793115997963468544185161590576171875",
         ),
         (&[0xa4, b'+', b'I', b'n', b'f'], "+Inf"),
         (&[0xc4, 0x03, b'1', b'e', b'5'], "100000"),
@@ -455,6 +483,28 @@ fn number_vectors() {
             "{text}"
         );
     }
+    // A float is its exact binary value, not the shortest decimal near it, and is written
+    // back as the same float.
+    let float = [0xcb, 0x3f, 0xb9, 0x99, 0x99, 0x99, 0x99, 0x99, 0x9a]; // 0.1
+    let value = from_msgpack(&float, &Type::Number).unwrap();
+    assert_eq!(
+        value,
+        Value::Number(num(
+            "0.1000000000000000055511151231257827021181583404541015625"
+        ))
+    );
+    assert_eq!(to_msgpack(&value, &Type::Number).unwrap(), float);
+    let quarter = Value::Number(num("-2000000000000000.25"));
+    let bytes = to_msgpack(&quarter, &Type::Number).unwrap();
+    assert_eq!(bytes[0], 0xcb);
+    assert_eq!(from_msgpack(&bytes, &Type::Number).unwrap(), quarter);
+    // Plain notation is limited to 4000 digits.
+    let largest = from_msgpack(b"\xa61e3999", &Type::Number).unwrap();
+    let written = to_msgpack(&largest, &Type::Number).unwrap();
+    assert_eq!(written.len(), 3 + 4000);
+    assert_eq!(from_msgpack(&written, &Type::Number).unwrap(), largest);
+    assert!(from_msgpack(b"\xa61e4000", &Type::Number).is_err());
+    assert!(from_json(b"1e4000", &Type::Number).is_err());
     // NaN, junk and exponent bombs are refused.
     for bytes in [
         &[0xcb, 0x7f, 0xf8, 0, 0, 0, 0, 0, 0][..],
@@ -656,6 +706,18 @@ fn json_vectors() {
         from_json(br#""12.5""#, &Type::Number).unwrap(),
         Value::Number(num("12.5"))
     );
+    // Found by the fuzzer: numbers that must stay exact through msgpack too.
+    for text in [
+        "-2000000000000000.25",
+        "922337203685472.25",
+        "1e3999",
+        "5e-324",
+    ] {
+        let value = from_json(text.as_bytes(), &Type::Number).unwrap();
+        assert_eq!(value, Value::Number(num(text)));
+        assert_canonical(&value, &Type::Number);
+    }
+    assert!(from_json(b"1e4096", &Type::Number).is_err());
     // go-cty's conversions: numbers and bools as strings, "true"/"1" as bools.
     assert_eq!(
         from_json(b"12.50", &Type::String).unwrap(),

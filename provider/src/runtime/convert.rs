@@ -4,6 +4,7 @@
 use super::cty::{self, AttributePath, PathStep, Type, Value};
 use super::diagnostics::{Diagnostic, Diagnostics, Severity};
 use super::schema::{Attribute, Block, Mode, NestedBlock, Nesting, Schema};
+use serde_json::value::RawValue;
 use terraform_provider_k3s_proto::tfplugin6 as proto;
 
 /// A schema as Terraform receives it.
@@ -144,43 +145,116 @@ pub fn encode(value: &Value, ty: &Type, what: &str) -> Result<proto::DynamicValu
 }
 
 /// Makes stored JSON state fit the current schema before decoding: attributes the schema no
-/// longer has are dropped, attributes it gained are null. Nested blocks are fitted too.
-pub fn fit_json_state(json: &mut serde_json::Value, block: &Block) {
-    let Some(object) = json.as_object_mut() else {
-        return;
-    };
-    let known: std::collections::BTreeSet<&str> = block
-        .attributes
-        .iter()
-        .map(|a| a.name.as_str())
-        .chain(block.blocks.iter().map(|b| b.name.as_str()))
-        .collect();
-    object.retain(|k, _| known.contains(k.as_str()));
-    for attribute in &block.attributes {
-        object
-            .entry(attribute.name.clone())
-            .or_insert(serde_json::Value::Null);
+/// longer has are dropped, in nested blocks too (attributes it gained decode as null). Values are
+/// copied as their original text, so numbers keep every digit.
+pub fn fit_json_state(json: &[u8], block: &Block) -> Result<Vec<u8>, serde_json::Error> {
+    let raw: Box<RawValue> = serde_json::from_slice(json)?;
+    Ok(fit_object(&raw, block)?.into_bytes())
+}
+
+fn fit_object(raw: &RawValue, block: &Block) -> Result<String, serde_json::Error> {
+    if !raw.get().trim_start().starts_with('{') {
+        return Ok(raw.get().to_owned());
     }
-    for nested in &block.blocks {
-        let entry = object
-            .entry(nested.name.clone())
-            .or_insert_with(|| match nested.nesting {
-                Nesting::List | Nesting::Set => serde_json::Value::Array(Vec::new()),
-                Nesting::Map => serde_json::Value::Object(Default::default()),
-                Nesting::Single | Nesting::Group => serde_json::Value::Null,
-            });
-        match entry {
-            serde_json::Value::Array(items) => items
-                .iter_mut()
-                .for_each(|item| fit_json_state(item, &nested.block)),
-            serde_json::Value::Object(_) if matches!(nested.nesting, Nesting::Map) => {
-                if let Some(map) = entry.as_object_mut() {
-                    map.values_mut()
-                        .for_each(|item| fit_json_state(item, &nested.block));
+    let entries = ordered_entries(raw.get())?;
+    let mut out = String::from("{");
+    for (key, value) in entries {
+        let fitted = if block.attribute_named(&key).is_some() {
+            value.get().to_owned()
+        } else if let Some(nested) = block.blocks.iter().find(|b| b.name == key) {
+            fit_nested(&value, nested)?
+        } else {
+            continue;
+        };
+        if out.len() > 1 {
+            out.push(',');
+        }
+        out.push_str(&serde_json::to_string(&key)?);
+        out.push(':');
+        out.push_str(&fitted);
+    }
+    out.push('}');
+    Ok(out)
+}
+
+fn fit_nested(raw: &RawValue, nested: &NestedBlock) -> Result<String, serde_json::Error> {
+    let text = raw.get().trim_start();
+    match nested.nesting {
+        Nesting::Single | Nesting::Group => fit_object(raw, &nested.block),
+        Nesting::List | Nesting::Set if text.starts_with('[') => {
+            let items: Vec<Box<RawValue>> = serde_json::from_str(raw.get())?;
+            let fitted: Result<Vec<String>, _> =
+                items.iter().map(|i| fit_object(i, &nested.block)).collect();
+            Ok(format!("[{}]", fitted?.join(",")))
+        }
+        Nesting::Map if text.starts_with('{') => {
+            let mut out = String::from("{");
+            for (key, item) in ordered_entries(raw.get())? {
+                if out.len() > 1 {
+                    out.push(',');
+                }
+                out.push_str(&serde_json::to_string(&key)?);
+                out.push(':');
+                out.push_str(&fit_object(&item, &nested.block)?);
+            }
+            out.push('}');
+            Ok(out)
+        }
+        _ => Ok(raw.get().to_owned()),
+    }
+}
+
+/// The entries of a JSON object as raw text, in their original order.
+fn ordered_entries(object: &str) -> Result<Vec<(String, Box<RawValue>)>, serde_json::Error> {
+    struct Entries(Vec<(String, Box<RawValue>)>);
+    impl<'de> serde::Deserialize<'de> for Entries {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Entries, D::Error> {
+            struct Visit;
+            impl<'de> serde::de::Visitor<'de> for Visit {
+                type Value = Entries;
+                fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                    f.write_str("a JSON object")
+                }
+                fn visit_map<A: serde::de::MapAccess<'de>>(
+                    self,
+                    mut map: A,
+                ) -> Result<Entries, A::Error> {
+                    let mut entries = Vec::new();
+                    while let Some(entry) = map.next_entry::<String, Box<RawValue>>()? {
+                        entries.push(entry);
+                    }
+                    Ok(Entries(entries))
                 }
             }
-            other @ serde_json::Value::Object(_) => fit_json_state(other, &nested.block),
-            _ => {}
+            d.deserialize_map(Visit)
         }
+    }
+    serde_json::from_str::<Entries>(object).map(|e| e.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::cty::Type;
+
+    #[test]
+    fn stored_state_keeps_every_digit_and_loses_removed_attributes() {
+        let block = Block::new("t")
+            .attribute(Attribute::optional("n", Type::Number))
+            .block(NestedBlock::list(
+                "b",
+                Block::new("b").attribute(Attribute::optional("x", Type::String)),
+            ));
+        let stored = br#"{"n": 123456789012345678901234567890.25, "gone": 1, "b": [{"x": "a", "old": true}]}"#;
+        let fitted = String::from_utf8(fit_json_state(stored, &block).unwrap()).unwrap();
+        assert_eq!(
+            fitted,
+            r#"{"n":123456789012345678901234567890.25,"b":[{"x":"a"}]}"#
+        );
+        let value = cty::from_json(fitted.as_bytes(), &block.ty()).unwrap();
+        assert_eq!(
+            value.attr("n").unwrap().as_number().unwrap().to_string(),
+            "123456789012345678901234567890.25"
+        );
     }
 }

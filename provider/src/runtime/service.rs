@@ -340,15 +340,15 @@ impl provider_server::Provider for ProviderService {
             let value = if raw.json.is_empty() {
                 Value::Null
             } else {
-                let mut json: serde_json::Value =
-                    serde_json::from_slice(&raw.json).map_err(|e| {
-                        Diagnostics::from_error(
-                            "Unreadable state",
-                            format!("The stored state of this {} is not JSON: {e}", r.type_name),
-                        )
-                    })?;
-                convert::fit_json_state(&mut json, &schema.block);
-                let fitted = serde_json::to_vec(&json).expect("JSON re-encodes");
+                let fitted = convert::fit_json_state(&raw.json, &schema.block).map_err(|e| {
+                    Diagnostics::from_error(
+                        "Unreadable state",
+                        format!(
+                            "The stored state of this {} is not valid JSON: {e}",
+                            r.type_name
+                        ),
+                    )
+                })?;
                 decode(
                     Some(&proto::DynamicValue {
                         msgpack: Vec::new(),

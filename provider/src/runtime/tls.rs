@@ -2,6 +2,9 @@
 //! the handshake line; Terraform's one-time client certificate (ECDSA P-521, from
 //! `PLUGIN_CLIENT_CERT`) is the only client accepted, checked byte for byte and by the
 //! signature that proves its key, with ALPN `h2` for gRPC.
+//!
+//! TLS runs on ring, which starts instantly; ring cannot verify P-521 signatures, so those are
+//! checked with the pure-Rust `p521` crate.
 
 use rustls::client::danger::HandshakeSignatureValid;
 use rustls::crypto::WebPkiSupportedAlgorithms;
@@ -37,7 +40,7 @@ impl AutoMtls {
     pub fn new(client_cert_pem: &str) -> Result<AutoMtls, TlsError> {
         let client_cert = parse_pem_certificate(client_cert_pem)?;
         let (server_cert, server_key) = server_certificate()?;
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
         let verifier = Arc::new(PinnedClientCertificate {
             expected: client_cert,
             algorithms: provider.signature_verification_algorithms,
@@ -137,6 +140,9 @@ impl ClientCertVerifier for PinnedClientCertificate {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        if dss.scheme == SignatureScheme::ECDSA_NISTP521_SHA512 {
+            return verify_p521(message, cert, dss.signature());
+        }
         rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
     }
 
@@ -146,10 +152,81 @@ impl ClientCertVerifier for PinnedClientCertificate {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        if dss.scheme == SignatureScheme::ECDSA_NISTP521_SHA512 {
+            return verify_p521(message, cert, dss.signature());
+        }
         rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.algorithms.supported_schemes()
+        let mut schemes = self.algorithms.supported_schemes();
+        schemes.insert(0, SignatureScheme::ECDSA_NISTP521_SHA512);
+        schemes
+    }
+}
+
+/// Verifies an ECDSA P-521 / SHA-512 signature (DER) over `message` with the certificate's key.
+fn verify_p521(
+    message: &[u8],
+    cert: &CertificateDer<'_>,
+    signature: &[u8],
+) -> Result<HandshakeSignatureValid, rustls::Error> {
+    use p521::ecdsa::signature::Verifier;
+    let bad = |what: &str| rustls::Error::General(format!("P-521 client signature: {what}"));
+    let (_, parsed) = x509_parser::parse_x509_certificate(cert.as_ref())
+        .map_err(|_| bad("unreadable certificate"))?;
+    let spki = parsed.public_key();
+    let key = p521::ecdsa::VerifyingKey::from_sec1_bytes(&spki.subject_public_key.data)
+        .map_err(|_| bad("not a P-521 key"))?;
+    let signature =
+        p521::ecdsa::Signature::from_der(signature).map_err(|_| bad("malformed signature"))?;
+    key.verify(message, &signature)
+        .map_err(|_| rustls::Error::InvalidCertificate(rustls::CertificateError::BadSignature))?;
+    Ok(HandshakeSignatureValid::assertion())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rustls::pki_types::PrivatePkcs8KeyDer;
+
+    /// A Terraform-like P-521 certificate and a signature made with its key (aws-lc-rs, tests only).
+    fn signed(message: &[u8]) -> (CertificateDer<'static>, Vec<u8>) {
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P521_SHA512).unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["localhost".to_string()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        let der = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
+        let signing = rustls::crypto::aws_lc_rs::sign::any_ecdsa_type(&der).unwrap();
+        let signer = signing
+            .choose_scheme(&[SignatureScheme::ECDSA_NISTP521_SHA512])
+            .unwrap();
+        (cert.der().clone(), signer.sign(message).unwrap())
+    }
+
+    #[test]
+    fn p521_signatures_verify_and_forgeries_do_not() {
+        let (cert, signature) = signed(b"handshake transcript");
+        assert!(verify_p521(b"handshake transcript", &cert, &signature).is_ok());
+        assert!(verify_p521(b"another transcript", &cert, &signature).is_err());
+        let (other_cert, _) = signed(b"x");
+        assert!(verify_p521(b"handshake transcript", &other_cert, &signature).is_err());
+    }
+
+    #[test]
+    fn only_the_announced_certificate_is_accepted() {
+        let (announced, _) = signed(b"x");
+        let (other, _) = signed(b"x");
+        let verifier = PinnedClientCertificate {
+            expected: announced.clone(),
+            algorithms: rustls::crypto::ring::default_provider().signature_verification_algorithms,
+        };
+        let now = UnixTime::now();
+        assert!(verifier.verify_client_cert(&announced, &[], now).is_ok());
+        assert!(verifier.verify_client_cert(&other, &[], now).is_err());
+        assert!(verifier
+            .supported_verify_schemes()
+            .contains(&SignatureScheme::ECDSA_NISTP521_SHA512));
     }
 }

@@ -13,7 +13,8 @@
 //!   three bytes `d4 00 00` and never writes code 12 with an empty map.
 //! - Numbers are written as an int when they are an exact `i64`, as a float64 when they are not
 //!   an integer and a float64 holds them exactly, else as a string of decimal digits; the
-//!   infinities are float64 infinities. Any msgpack number, or a string, is read.
+//!   infinities are float64 infinities. Any msgpack number, or a string, is read; a float is
+//!   read as its exact value.
 //! - Lists, sets and tuples are arrays; maps and objects are maps with string keys. Every
 //!   attribute of an object type must be present, and object attributes are written sorted.
 //! - A known value at a `dynamic` position is the array `[type JSON as bin, value]`; a null or
@@ -40,9 +41,11 @@ const MAX_PREFIX_LEN: usize = 256;
 const MAX_BOUND_LEN: usize = 256;
 /// Longest number text accepted.
 const MAX_NUMBER_TEXT: usize = 4096;
-/// Largest decimal exponent accepted in number text, so that writing a decoded number out in
-/// plain notation stays small.
+/// Largest decimal exponent accepted in number text (checked before any big-number work).
 const MAX_EXPONENT: u64 = 4096;
+/// Most digits a decoded number may have in plain notation (significant digits plus the zeros
+/// its exponent adds), so that every decoded number is written back as text the decoder takes.
+const MAX_PLAIN_DIGITS: u64 = 4000;
 
 /// The extension code of an unknown with refinements.
 const REFINED_UNKNOWN_EXT: i8 = 12;
@@ -199,8 +202,8 @@ pub(super) fn check_attributes(
 
 /// Parses number text: decimal notation with optional sign, fraction and exponent (`12`,
 /// `-0.5`, `1e300`, `.5`), or an infinity (`Inf`, `+Inf`, `-Infinity`, any case). Rejects text
-/// longer than 4096 bytes and exponents beyond ±4096, so that no input can make a number whose
-/// plain notation is huge.
+/// longer than 4096 bytes and numbers needing more than 4000 digits in plain notation, so that
+/// no input can make a number whose plain notation is huge.
 pub(super) fn parse_number_text(text: &str) -> Result<Number, String> {
     if text.len() > MAX_NUMBER_TEXT {
         return Err(format!("number text of {} bytes is too long", text.len()));
@@ -257,9 +260,54 @@ pub(super) fn parse_number_text(text: &str) -> Result<Number, String> {
     if i != bytes.len() {
         return Err(format!("{text:?} is not a number"));
     }
-    BigDecimal::from_str(text)
-        .map(|d| Number::Finite(d.normalized()))
-        .map_err(|e| format!("{text:?} is not a number: {e}"))
+    let d = BigDecimal::from_str(text)
+        .map_err(|e| format!("{text:?} is not a number: {e}"))?
+        .normalized();
+    check_plain_size(d).map_err(|()| format!("{text:?} is out of range"))
+}
+
+/// A finite number, unless its plain notation would need more than [`MAX_PLAIN_DIGITS`].
+fn check_plain_size(d: BigDecimal) -> Result<Number, ()> {
+    let (_, scale) = d.as_bigint_and_exponent();
+    if d.digits().saturating_add(scale.unsigned_abs()) > MAX_PLAIN_DIGITS {
+        return Err(());
+    }
+    Ok(Number::Finite(d))
+}
+
+/// The exact value of a float (not its shortest decimal form): a float64 from go-cty is the
+/// exact value of its number, and answering with a nearby decimal would change the value.
+fn exact_float(f: f64) -> Option<Number> {
+    if f.is_nan() {
+        return None;
+    }
+    if f.is_infinite() {
+        return Some(if f > 0.0 {
+            Number::PosInfinity
+        } else {
+            Number::NegInfinity
+        });
+    }
+    let bits = f.to_bits();
+    let biased = i64::try_from((bits >> 52) & 0x7ff).ok()?;
+    let fraction = bits & ((1u64 << 52) - 1);
+    let (mantissa, exponent) = if biased == 0 {
+        (fraction, -1074)
+    } else {
+        (fraction | (1u64 << 52), biased - 1075)
+    };
+    let mut digits = BigInt::from(mantissa);
+    if f.is_sign_negative() {
+        digits = -digits;
+    }
+    let d = if exponent >= 0 {
+        BigDecimal::new(digits << usize::try_from(exponent).ok()?, 0)
+    } else {
+        // m × 2^-k = m × 5^k / 10^k
+        let k = u32::try_from(-exponent).ok()?;
+        BigDecimal::new(digits * BigInt::from(5u8).pow(k), i64::from(k))
+    };
+    check_plain_size(d.normalized()).ok()
 }
 
 /// The canonical order of a set's elements: the indexes of the elements to keep, in order, with
@@ -919,9 +967,9 @@ fn number_from_item(item: &Item<'_>) -> Result<Number, CtyError> {
         Item::Int(i) => Ok(Number::from(i)),
         Item::Uint(u) => Ok(Number::from(u)),
         Item::F32(f) => {
-            Number::from_f64(f64::from(f)).ok_or_else(|| CtyError::new("NaN is not a number"))
+            exact_float(f64::from(f)).ok_or_else(|| CtyError::new("NaN is not a number"))
         }
-        Item::F64(f) => Number::from_f64(f).ok_or_else(|| CtyError::new("NaN is not a number")),
+        Item::F64(f) => exact_float(f).ok_or_else(|| CtyError::new("NaN is not a number")),
         Item::Str(b) | Item::Bin(b) => {
             parse_number_text(utf8(b, "a number")?).map_err(CtyError::new)
         }

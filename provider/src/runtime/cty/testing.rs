@@ -102,9 +102,10 @@ pub fn arbitrary_string(e: &mut Entropy<'_>) -> String {
 }
 
 /// A number: zero and small integers, the edges of `i64` and `u64`, decimals with no exact
-/// binary form, numbers beyond `f64`, random integers, floats and decimals, and the infinities.
+/// binary form, numbers beyond `f64`, random integers, floats, binary fractions and decimals,
+/// and the infinities.
 pub fn arbitrary_number(e: &mut Entropy<'_>) -> Number {
-    let text = match e.below(20) {
+    let text = match e.below(21) {
         0 => "0",
         1 => "1",
         2 => "-1",
@@ -131,6 +132,14 @@ pub fn arbitrary_number(e: &mut Entropy<'_>) -> Number {
             let scale = i64::try_from(e.below(81)).unwrap_or(0) - 40;
             let signed = if e.flip() { -digits } else { digits };
             return Number::Finite(BigDecimal::new(signed, scale));
+        }
+        19 => {
+            // A binary fraction an f64 holds exactly: up to 53 bits over a power of two.
+            let mantissa = BigInt::from(e.u64() >> 11);
+            let k = u32::try_from(e.below(80)).unwrap_or(0);
+            let digits = mantissa * BigInt::from(5u8).pow(k);
+            let signed = if e.flip() { -digits } else { digits };
+            return Number::Finite(BigDecimal::new(signed, i64::from(k)));
         }
         _ => return Number::from(i64::try_from(e.below(256)).unwrap_or(0) - 128),
     };

@@ -1,8 +1,8 @@
-//! `cty-fuzz`: a mutation fuzzer for the cty msgpack and JSON decoders (cargo-fuzz needs a
+//! `cty_fuzz`: a mutation fuzzer for the cty msgpack and JSON decoders (cargo-fuzz needs a
 //! nightly toolchain; this needs nothing). A development tool, not part of the provider.
 //!
 //! ```text
-//! cargo run --release -p terraform-provider-k3s --bin cty-fuzz -- [SECONDS=60] [SEED]
+//! cargo run --release -p terraform-provider-k3s --example cty_fuzz -- [SECONDS=60] [SEED]
 //! ```
 //!
 //! It keeps a corpus of valid encodings of random typed values (from `cty::testing`), mutates
@@ -195,7 +195,7 @@ fn main() -> ExitCode {
             .map(|d| d.as_nanos() as u64)
             .unwrap_or(1)
     }) | 1;
-    println!("cty-fuzz: {seconds} s, seed {seed}");
+    println!("cty_fuzz: {seconds} s, seed {seed}");
 
     // Remember the panic message instead of letting the default hook print a backtrace.
     let last_panic = Arc::new(Mutex::new(None::<String>));
