@@ -614,144 +614,53 @@ fn exact_f64(digits: &BigInt, scale: i64) -> Option<f64> {
     Some(if sign == Sign::Minus { -f } else { f })
 }
 
+// The wire forms come from `rmp`, which always picks the most compact one; writing into a
+// `Vec` cannot fail, so only the lengths msgpack cannot express are errors.
+
 fn write_int(i: i64, out: &mut Vec<u8>) {
-    if i >= 0 {
-        write_uint(i.unsigned_abs(), out);
-    } else if i >= -32 {
-        out.push(i.to_be_bytes()[7]);
-    } else if let Ok(v) = i8::try_from(i) {
-        out.push(0xd0);
-        out.extend_from_slice(&v.to_be_bytes());
-    } else if let Ok(v) = i16::try_from(i) {
-        out.push(0xd1);
-        out.extend_from_slice(&v.to_be_bytes());
-    } else if let Ok(v) = i32::try_from(i) {
-        out.push(0xd2);
-        out.extend_from_slice(&v.to_be_bytes());
-    } else {
-        out.push(0xd3);
-        out.extend_from_slice(&i.to_be_bytes());
-    }
+    let _ = rmp::encode::write_sint(out, i);
 }
 
 fn write_uint(u: u64, out: &mut Vec<u8>) {
-    if u < 0x80 {
-        out.push(u.to_be_bytes()[7]);
-    } else if let Ok(v) = u8::try_from(u) {
-        out.push(0xcc);
-        out.push(v);
-    } else if let Ok(v) = u16::try_from(u) {
-        out.push(0xcd);
-        out.extend_from_slice(&v.to_be_bytes());
-    } else if let Ok(v) = u32::try_from(u) {
-        out.push(0xce);
-        out.extend_from_slice(&v.to_be_bytes());
-    } else {
-        out.push(0xcf);
-        out.extend_from_slice(&u.to_be_bytes());
-    }
+    let _ = rmp::encode::write_uint(out, u);
 }
 
 fn write_f64(f: f64, out: &mut Vec<u8>) {
-    out.push(0xcb);
-    out.extend_from_slice(&f.to_be_bytes());
+    let _ = rmp::encode::write_f64(out, f);
 }
 
 fn too_long(what: &str, len: usize) -> CtyError {
     CtyError::new(format!("{what} of length {len} is too long for msgpack"))
 }
 
+fn length(what: &str, len: usize) -> Result<u32, CtyError> {
+    u32::try_from(len).map_err(|_| too_long(what, len))
+}
+
 fn write_str(s: &str, out: &mut Vec<u8>) -> Result<(), CtyError> {
-    let len = s.len();
-    if len < 32 {
-        out.push(0xa0 | len.to_be_bytes()[7]);
-    } else if let Ok(l) = u8::try_from(len) {
-        out.push(0xd9);
-        out.push(l);
-    } else if let Ok(l) = u16::try_from(len) {
-        out.push(0xda);
-        out.extend_from_slice(&l.to_be_bytes());
-    } else if let Ok(l) = u32::try_from(len) {
-        out.push(0xdb);
-        out.extend_from_slice(&l.to_be_bytes());
-    } else {
-        return Err(too_long("a string", len));
-    }
+    let _ = rmp::encode::write_str_len(out, length("a string", s.len())?);
     out.extend_from_slice(s.as_bytes());
     Ok(())
 }
 
 fn write_bin(b: &[u8], out: &mut Vec<u8>) -> Result<(), CtyError> {
-    let len = b.len();
-    if let Ok(l) = u8::try_from(len) {
-        out.push(0xc4);
-        out.push(l);
-    } else if let Ok(l) = u16::try_from(len) {
-        out.push(0xc5);
-        out.extend_from_slice(&l.to_be_bytes());
-    } else if let Ok(l) = u32::try_from(len) {
-        out.push(0xc6);
-        out.extend_from_slice(&l.to_be_bytes());
-    } else {
-        return Err(too_long("a type", len));
-    }
+    let _ = rmp::encode::write_bin_len(out, length("a type", b.len())?);
     out.extend_from_slice(b);
     Ok(())
 }
 
 fn write_array_len(len: usize, out: &mut Vec<u8>) -> Result<(), CtyError> {
-    if len < 16 {
-        out.push(0x90 | len.to_be_bytes()[7]);
-    } else if let Ok(l) = u16::try_from(len) {
-        out.push(0xdc);
-        out.extend_from_slice(&l.to_be_bytes());
-    } else if let Ok(l) = u32::try_from(len) {
-        out.push(0xdd);
-        out.extend_from_slice(&l.to_be_bytes());
-    } else {
-        return Err(too_long("a collection", len));
-    }
+    let _ = rmp::encode::write_array_len(out, length("a collection", len)?);
     Ok(())
 }
 
 fn write_map_len(len: usize, out: &mut Vec<u8>) -> Result<(), CtyError> {
-    if len < 16 {
-        out.push(0x80 | len.to_be_bytes()[7]);
-    } else if let Ok(l) = u16::try_from(len) {
-        out.push(0xde);
-        out.extend_from_slice(&l.to_be_bytes());
-    } else if let Ok(l) = u32::try_from(len) {
-        out.push(0xdf);
-        out.extend_from_slice(&l.to_be_bytes());
-    } else {
-        return Err(too_long("a map", len));
-    }
+    let _ = rmp::encode::write_map_len(out, length("a map", len)?);
     Ok(())
 }
 
 fn write_ext(code: i8, payload: &[u8], out: &mut Vec<u8>) -> Result<(), CtyError> {
-    match payload.len() {
-        1 => out.push(0xd4),
-        2 => out.push(0xd5),
-        4 => out.push(0xd6),
-        8 => out.push(0xd7),
-        16 => out.push(0xd8),
-        len => {
-            if let Ok(l) = u8::try_from(len) {
-                out.push(0xc7);
-                out.push(l);
-            } else if let Ok(l) = u16::try_from(len) {
-                out.push(0xc8);
-                out.extend_from_slice(&l.to_be_bytes());
-            } else if let Ok(l) = u32::try_from(len) {
-                out.push(0xc9);
-                out.extend_from_slice(&l.to_be_bytes());
-            } else {
-                return Err(too_long("an extension", len));
-            }
-        }
-    }
-    out.extend_from_slice(&code.to_be_bytes());
+    let _ = rmp::encode::write_ext_meta(out, length("an extension", payload.len())?, code);
     out.extend_from_slice(payload);
     Ok(())
 }
