@@ -502,3 +502,187 @@ fn capabilities() -> proto::ServerCapabilities {
         generate_resource_config: false,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::cty::{self, Type};
+    use crate::runtime::schema::{Attribute, Block, Schema};
+    use crate::runtime::ProviderData;
+    use async_trait::async_trait;
+    use provider_server::Provider as _;
+
+    /// A resource that misbehaves on purpose: its create echoes a different name than planned.
+    struct Careless;
+
+    #[async_trait]
+    impl Resource for Careless {
+        fn type_name(&self) -> &'static str {
+            "test_careless"
+        }
+        fn schema(&self) -> crate::runtime::Schema {
+            Schema::new(
+                Block::new("t")
+                    .attribute(Attribute::computed("id", Type::String).stable())
+                    .attribute(Attribute::required("name", Type::String).requires_replace())
+                    .attribute(Attribute::optional("secret", Type::String).write_only()),
+            )
+        }
+        async fn create(&self, _: &Context, planned: &Value) -> Result<Value, Diagnostics> {
+            let mut state = planned.clone();
+            if let Value::Object(m) = &mut state {
+                m.insert("id".into(), Value::string("x1"));
+                m.insert("name".into(), Value::string("not-what-was-planned"));
+            }
+            Ok(state)
+        }
+        async fn read(&self, _: &Context, current: &Value) -> Result<Option<Value>, Diagnostics> {
+            Ok(Some(current.clone()))
+        }
+        async fn update(
+            &self,
+            _: &Context,
+            _: &Value,
+            planned: &Value,
+        ) -> Result<Value, Diagnostics> {
+            Ok(planned.clone())
+        }
+        async fn delete(&self, _: &Context, _: &Value) -> Result<(), Diagnostics> {
+            Ok(())
+        }
+    }
+
+    struct TestProvider;
+
+    #[async_trait]
+    impl Provider for TestProvider {
+        fn name(&self) -> &'static str {
+            "test"
+        }
+        fn schema(&self) -> crate::runtime::Schema {
+            Schema::new(Block::new("p"))
+        }
+        fn resources(&self) -> Vec<Arc<dyn Resource>> {
+            vec![Arc::new(Careless)]
+        }
+        fn data_sources(&self) -> Vec<Arc<dyn DataSource>> {
+            Vec::new()
+        }
+        async fn configure(&self, _: &Value, _: &str) -> Result<ProviderData, Diagnostics> {
+            Ok(Arc::new(()))
+        }
+    }
+
+    fn dynamic(value: &Value) -> Option<proto::DynamicValue> {
+        let ty = Careless.schema().ty();
+        Some(proto::DynamicValue {
+            msgpack: cty::to_msgpack(value, &ty).unwrap(),
+            json: Vec::new(),
+        })
+    }
+
+    fn object(id: Value, name: &str, secret: Value) -> Value {
+        Value::object([
+            ("id", id),
+            ("name", Value::string(name)),
+            ("secret", secret),
+        ])
+    }
+
+    #[tokio::test]
+    async fn plans_follow_the_protocol_and_bad_applies_become_clear_errors() {
+        let service = ProviderService::new(Arc::new(TestProvider));
+        let ty = Careless.schema().ty();
+        let config = object(Value::Null, "a", Value::string("s3cret"));
+
+        // Create: id unknown, the write-only secret planned null.
+        let plan = service
+            .plan_resource_change(Request::new(proto::plan_resource_change::Request {
+                type_name: "test_careless".into(),
+                prior_state: dynamic(&Value::Null),
+                proposed_new_state: dynamic(&config),
+                config: dynamic(&config),
+                ..Default::default()
+            }))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(plan.diagnostics.is_empty(), "{:?}", plan.diagnostics);
+        let planned = cty::from_msgpack(&plan.planned_state.unwrap().msgpack, &ty).unwrap();
+        assert_eq!(planned, object(Value::unknown(), "a", Value::Null));
+
+        // Apply: the resource returns another name; the runtime reports it at `name`.
+        let applied = service
+            .apply_resource_change(Request::new(proto::apply_resource_change::Request {
+                type_name: "test_careless".into(),
+                prior_state: dynamic(&Value::Null),
+                planned_state: dynamic(&planned),
+                config: dynamic(&config),
+                ..Default::default()
+            }))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(applied.diagnostics.len(), 1, "{:?}", applied.diagnostics);
+        let problem = &applied.diagnostics[0];
+        assert!(
+            problem.summary.contains("does not match its plan"),
+            "{}",
+            problem.summary
+        );
+        let step = &problem.attribute.as_ref().unwrap().steps[0];
+        assert_eq!(
+            step.selector,
+            Some(proto::attribute_path::step::Selector::AttributeName(
+                "name".into()
+            ))
+        );
+
+        // A rename of a requires-replace attribute is flagged; an unchanged config plans the prior state exactly.
+        let prior = object(Value::string("x1"), "a", Value::Null);
+        let renamed = object(Value::string("x1"), "b", Value::Null);
+        let replan = service
+            .plan_resource_change(Request::new(proto::plan_resource_change::Request {
+                type_name: "test_careless".into(),
+                prior_state: dynamic(&prior),
+                proposed_new_state: dynamic(&renamed),
+                config: dynamic(&object(Value::Null, "b", Value::Null)),
+                ..Default::default()
+            }))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(replan.requires_replace.len(), 1);
+        let same = service
+            .plan_resource_change(Request::new(proto::plan_resource_change::Request {
+                type_name: "test_careless".into(),
+                prior_state: dynamic(&prior),
+                proposed_new_state: dynamic(&prior),
+                config: dynamic(&object(Value::Null, "a", Value::Null)),
+                ..Default::default()
+            }))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(
+            cty::from_msgpack(&same.planned_state.unwrap().msgpack, &ty).unwrap(),
+            prior
+        );
+        assert!(same.requires_replace.is_empty());
+    }
+
+    #[tokio::test]
+    async fn unknown_types_answer_with_a_diagnostic_not_a_transport_error() {
+        let service = ProviderService::new(Arc::new(TestProvider));
+        let response = service
+            .read_resource(Request::new(proto::read_resource::Request {
+                type_name: "test_nope".into(),
+                ..Default::default()
+            }))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(response.diagnostics.len(), 1);
+        assert!(response.diagnostics[0].detail.contains("test_nope"));
+    }
+}
