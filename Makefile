@@ -27,6 +27,6 @@ bench-startup:
 bench-ssh:
 	cargo bench -p acceptance-tests --bench ssh_exec
 
-# Mutation-fuzz the cty decoders for SECONDS (default 60).
+# Mutation-fuzz the cty decoders for FUZZ_SECONDS (default 60).
 fuzz:
-	cargo run --release -p terraform-provider-k3s --example cty_fuzz -- $${SECONDS:-60}
+	cargo run --release -p terraform-provider-k3s --example cty_fuzz -- $${FUZZ_SECONDS:-60}
