@@ -8,3 +8,5 @@
 //! - `ssh`: connections to nodes, command execution, file transfer, privilege escalation;
 //! - `k3s`: desired K3s configuration turned into files and services on a node;
 //! - `argocd`: Argo CD installation and the root App-of-Apps.
+
+pub mod ssh;
