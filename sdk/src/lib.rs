@@ -5,7 +5,8 @@
 //!
 //! The library is layered like this, each layer usable on its own:
 //! - `oci`: OCI request signing, config files and typed API clients;
-//! - `ssh`: connections to nodes, command execution, file transfer, privilege escalation;
+//! - [`ssh`]: connections to nodes, command execution, file transfer, privilege escalation,
+//!   port forwarding;
 //! - `k3s`: desired K3s configuration turned into files and services on a node;
 //! - `argocd`: Argo CD installation and the root App-of-Apps.
 
