@@ -7,7 +7,8 @@
 //! - `oci`: OCI request signing, config files and typed API clients;
 //! - [`ssh`]: connections to nodes, command execution, file transfer, privilege escalation,
 //!   port forwarding;
-//! - `k3s`: desired K3s configuration turned into files and services on a node;
+//! - [`k3s`]: desired K3s configuration turned into files and services on a node;
 //! - `argocd`: Argo CD installation and the root App-of-Apps.
 
+pub mod k3s;
 pub mod ssh;

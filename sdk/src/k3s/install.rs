@@ -1,0 +1,181 @@
+//! Installing K3s with its install script, the way that cannot hang: everything K3s is
+//! configured with is already in `config.yaml`, the installer is told only the version, the role
+//! and to skip starting the service (its restart blocks forever on a node that never becomes
+//! ready); the caller then restarts the unit without blocking and polls it with a deadline.
+
+use std::collections::BTreeMap;
+
+/// The systemd unit of a node's K3s.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Service {
+    /// `k3s.service`.
+    Server,
+    /// `k3s-agent.service`.
+    Agent,
+}
+
+impl Service {
+    /// The unit's name without `.service`.
+    pub fn unit(self) -> &'static str {
+        match self {
+            Service::Server => "k3s",
+            Service::Agent => "k3s-agent",
+        }
+    }
+    /// The installer's command (`INSTALL_K3S_EXEC`).
+    pub fn command(self) -> &'static str {
+        match self {
+            Service::Server => "server",
+            Service::Agent => "agent",
+        }
+    }
+    /// The unit's env file, which the installer fills with `K3S_*` variables (mode 0600).
+    pub fn env_file(self) -> String {
+        format!("/etc/systemd/system/{}.service.env", self.unit())
+    }
+    /// The uninstall script the installer leaves.
+    pub fn uninstall_script(self) -> String {
+        format!("/usr/local/bin/{}-uninstall.sh", self.unit())
+    }
+}
+
+/// Where K3s comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Installer {
+    /// Download the install script from this URL (normally `https://get.k3s.io`); it downloads the
+    /// release binary and checks its sha256. `release_base` overrides where releases come from
+    /// (the script's `GITHUB_URL`), for mirrors.
+    Download {
+        /// The install script's URL.
+        script_url: String,
+        /// Where releases are downloaded from, when not GitHub.
+        release_base: Option<String>,
+    },
+    /// The binary is already at `/usr/local/bin/k3s` (uploaded and checked by the caller); the
+    /// install script, downloaded from `script_url`, only writes the unit.
+    AirGap {
+        /// The install script's URL.
+        script_url: String,
+    },
+}
+
+/// One run of the installer on a node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstallPlan {
+    /// Server or agent.
+    pub service: Service,
+    /// The release, `vX.Y.Z+k3sN`.
+    pub version: super::K3sVersion,
+    /// Where K3s comes from.
+    pub installer: Installer,
+}
+
+impl InstallPlan {
+    /// The shell script (run as root) that fetches the installer and runs it. It carries no
+    /// secret: the token is in `config.yaml`. The installer's output goes to stderr so a failure
+    /// shows its `[ERROR]` line.
+    pub fn script(&self) -> String {
+        let (script_url, release_base, skip_download) = match &self.installer {
+            Installer::Download {
+                script_url,
+                release_base,
+            } => (script_url, release_base.as_deref(), false),
+            Installer::AirGap { script_url } => (script_url, None, true),
+        };
+        let mut env = vec![
+            ("INSTALL_K3S_VERSION", self.version.to_string()),
+            ("INSTALL_K3S_EXEC", self.service.command().to_string()),
+            ("INSTALL_K3S_SKIP_START", "true".to_string()),
+        ];
+        if let Some(base) = release_base {
+            env.push(("GITHUB_URL", base.to_string()));
+        }
+        if skip_download {
+            env.push(("INSTALL_K3S_SKIP_DOWNLOAD", "true".to_string()));
+        }
+        let assignments: Vec<String> = env
+            .iter()
+            .map(|(k, v)| format!("{k}={}", quote(v)))
+            .collect();
+        format!(
+            "set -eu\n\
+             installer=$(mktemp /tmp/k3s-install.XXXXXX)\n\
+             trap 'rm -f \"$installer\"' EXIT\n\
+             curl -sSfL --retry 3 --max-time 120 -o \"$installer\" {url}\n\
+             {assignments} sh \"$installer\" >&2\n",
+            url = quote(script_url),
+            assignments = assignments.join(" "),
+        )
+    }
+}
+
+/// Parses a systemd env file (`KEY=value` or `KEY="value"` lines; `#` comments).
+pub fn parse_env_file(text: &str) -> BTreeMap<String, String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| {
+            let v = v.trim();
+            let unquoted = v
+                .strip_prefix('"')
+                .and_then(|v| v.strip_suffix('"'))
+                .or_else(|| v.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')))
+                .unwrap_or(v);
+            (k.trim().to_owned(), unquoted.to_owned())
+        })
+        .collect()
+}
+
+fn quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_install_script_pins_the_version_skips_the_start_and_carries_no_secret() {
+        let plan = InstallPlan {
+            service: Service::Agent,
+            version: "v1.33.4+k3s1".parse().unwrap(),
+            installer: Installer::Download {
+                script_url: "https://get.k3s.io".into(),
+                release_base: Some("http://10.231.1.1:8080/k3s-io/k3s/releases".into()),
+            },
+        };
+        let script = plan.script();
+        assert!(
+            script.contains("INSTALL_K3S_VERSION='v1.33.4+k3s1'"),
+            "{script}"
+        );
+        assert!(script.contains("INSTALL_K3S_EXEC='agent'"));
+        assert!(script.contains("INSTALL_K3S_SKIP_START='true'"));
+        assert!(script.contains("GITHUB_URL='http://10.231.1.1:8080/k3s-io/k3s/releases'"));
+        assert!(!script.contains("K3S_TOKEN") && !script.contains("K3S_URL"));
+        let airgap = InstallPlan {
+            installer: Installer::AirGap {
+                script_url: "https://get.k3s.io".into(),
+            },
+            ..plan
+        };
+        assert!(airgap.script().contains("INSTALL_K3S_SKIP_DOWNLOAD='true'"));
+        assert_eq!(
+            Service::Agent.env_file(),
+            "/etc/systemd/system/k3s-agent.service.env"
+        );
+        assert_eq!(
+            Service::Server.uninstall_script(),
+            "/usr/local/bin/k3s-uninstall.sh"
+        );
+    }
+
+    #[test]
+    fn env_files_parse_with_and_without_quotes() {
+        let env = parse_env_file("# comment\nK3S_URL='https://10.0.0.241:6443'\nK3S_TOKEN=\"abc\"\nHTTP_PROXY=http://p:3128\n\n");
+        assert_eq!(env["K3S_URL"], "https://10.0.0.241:6443");
+        assert_eq!(env["K3S_TOKEN"], "abc");
+        assert_eq!(env["HTTP_PROXY"], "http://p:3128");
+    }
+}
