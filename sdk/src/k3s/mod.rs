@@ -1,9 +1,9 @@
 //! K3s on a node: the desired configuration turned into the files K3s reads, the installer run
 //! that puts K3s in place, and the parsing of what a node reports back for drift detection.
 //!
-//! This layer is pure (no I/O): it renders `config.yaml` and `registries.yaml`, builds the
-//! install script, and parses versions, env files and configs read from a node. The
-//! orchestration that drives a node over [`crate::ssh`] sits on top of it.
+//! The pure part (no I/O) renders `config.yaml` and `registries.yaml`, builds the install
+//! script, and parses versions, env files and configs read from a node. On top of it,
+//! [`observe`], [`converge`] and [`uninstall`] drive a node over [`crate::ssh`].
 //!
 //! ```
 //! use k3s_sdk::k3s::{K3sVersion, NodeConfig, Role};
@@ -20,11 +20,13 @@
 
 mod config;
 mod install;
+mod node;
 mod registries;
 mod version;
 
 pub use config::{ConfigError, NodeConfig, Role};
 pub use install::{parse_env_file, InstallPlan, Installer, Service};
+pub use node::{converge, observe, restart, uninstall, Applied, Desired, K3sError, Observed};
 pub use registries::{Mirror, Registries, RegistryAuth};
 pub use version::{K3sVersion, VersionError};
 
