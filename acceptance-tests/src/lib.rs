@@ -9,3 +9,5 @@ pub mod artifacts;
 pub mod terraform;
 
 pub mod testbed;
+
+pub mod standin;
