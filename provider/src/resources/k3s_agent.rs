@@ -2,11 +2,15 @@
 //! hard-coded address), optionally registered as a backend of an OCI network load balancer.
 
 use super::k3s_server::node_block;
-use super::shared::{self, not_implemented};
+use super::node;
+use super::shared;
+use super::ProviderConfig;
 use crate::runtime::cty::{Type, Value};
 use crate::runtime::schema::{int_between, Attribute, Block, NestedBlock, Schema};
-use crate::runtime::{Context, Diagnostics, Resource};
+use crate::runtime::{Context, Diagnostics, PlanRequest, Resource};
 use async_trait::async_trait;
+use k3s_sdk::k3s::{self, Role, Service};
+use k3s_sdk::ssh::Secret;
 
 /// The `k3s_agent` resource type.
 pub struct K3sAgent;
@@ -46,26 +50,163 @@ impl Resource for K3sAgent {
 
     async fn validate(&self, config: &Value, diagnostics: &mut Diagnostics) {
         shared::require_host_or_instance(config, diagnostics);
+        if config.attr("nlb_backend").is_some_and(|b| !b.is_null()) {
+            diagnostics.warning(
+                "nlb_backend is not applied yet",
+                "This version accepts the block but does not register the node with the load balancer; that arrives with the OCI support.",
+            );
+        }
     }
 
-    async fn create(&self, _ctx: &Context, _planned: &Value) -> Result<Value, Diagnostics> {
-        Err(not_implemented(self.type_name(), "create"))
+    async fn modify_plan(
+        &self,
+        ctx: &Context,
+        request: PlanRequest<'_>,
+        _diagnostics: &mut Diagnostics,
+    ) {
+        if request.planned.is_null() {
+            return;
+        }
+        let desired = ctx.provider::<ProviderConfig>().ok().and_then(|p| {
+            node::desired(
+                request.planned,
+                &p,
+                role(request.planned),
+                Service::Agent,
+                token(request.planned),
+            )
+            .ok()
+        });
+        if let Some(url) = request
+            .planned
+            .attr("server_url")
+            .filter(|u| u.as_str().is_some())
+            .cloned()
+        {
+            *request.planned = node::with(request.planned, [("joined_server_url", url)]);
+        }
+        node::plan(request, desired, &["joined_server_url"]);
     }
 
-    async fn read(&self, _ctx: &Context, current: &Value) -> Result<Option<Value>, Diagnostics> {
-        Ok(Some(current.clone()))
+    async fn create(&self, ctx: &Context, planned: &Value) -> Result<Value, Diagnostics> {
+        converge(ctx, planned, "Installing the K3s agent failed").await
+    }
+
+    async fn read(&self, ctx: &Context, current: &Value) -> Result<Option<Value>, Diagnostics> {
+        let provider = ctx.provider::<ProviderConfig>()?;
+        let (target, id) = node::target(current, &provider)?;
+        let session = match k3s_sdk::ssh::Session::connect(&target).await {
+            Ok(session) => session,
+            Err(e) => {
+                ctx.warn(
+                    format!("{} is unreachable; it reads as gone", target.host),
+                    e.to_string(),
+                );
+                return Ok(None);
+            }
+        };
+        let observed = k3s::observe(&session)
+            .await
+            .map_err(|e| node::failed("Cannot read K3s on the host", e))?;
+        if observed.service != Some(Service::Agent) {
+            return Ok(None);
+        }
+        Ok(Some(read_back(current, &observed, &id)))
     }
 
     async fn update(
         &self,
-        _ctx: &Context,
+        ctx: &Context,
         _prior: &Value,
-        _planned: &Value,
+        planned: &Value,
     ) -> Result<Value, Diagnostics> {
-        Err(not_implemented(self.type_name(), "update"))
+        converge(ctx, planned, "Updating the K3s agent failed").await
     }
 
-    async fn delete(&self, _ctx: &Context, _prior: &Value) -> Result<(), Diagnostics> {
-        Err(not_implemented(self.type_name(), "delete"))
+    async fn delete(&self, ctx: &Context, prior: &Value) -> Result<(), Diagnostics> {
+        if prior.attr("orphan_on_destroy").and_then(Value::as_bool) == Some(true) {
+            return Ok(());
+        }
+        let provider = ctx.provider::<ProviderConfig>()?;
+        let (target, _) = node::target(prior, &provider)?;
+        let session = match k3s_sdk::ssh::Session::connect(&target).await {
+            Ok(session) => session,
+            Err(e) => {
+                ctx.warn(
+                    format!(
+                        "{} is unreachable; K3s was not uninstalled from it",
+                        target.host
+                    ),
+                    e.to_string(),
+                );
+                return Ok(());
+            }
+        };
+        k3s::uninstall(&session, Service::Agent)
+            .await
+            .map_err(|e| node::failed("Uninstalling the K3s agent failed", e))
     }
+}
+
+fn role(state: &Value) -> Role {
+    Role::Agent {
+        server_url: state
+            .attr("server_url")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned(),
+    }
+}
+
+fn token(state: &Value) -> Option<Secret> {
+    state.attr("token").and_then(Value::as_str).map(Secret::new)
+}
+
+async fn converge(ctx: &Context, planned: &Value, failure: &str) -> Result<Value, Diagnostics> {
+    let provider = ctx.provider::<ProviderConfig>()?;
+    let (target, id) = node::target(planned, &provider)?;
+    let session = node::connect(&target).await?;
+    let desired = node::desired(
+        planned,
+        &provider,
+        role(planned),
+        Service::Agent,
+        token(planned),
+    )?;
+    let observed = k3s::observe(&session)
+        .await
+        .map_err(|e| node::failed("Cannot read K3s on the host", e))?;
+    k3s::converge(&session, &desired, &observed)
+        .await
+        .map_err(|e| node::failed(failure, e))?;
+    let observed = k3s::observe(&session)
+        .await
+        .map_err(|e| node::failed("Cannot read K3s on the host", e))?;
+    Ok(read_back(planned, &observed, &id))
+}
+
+/// The agent's read-back: the common attributes and the server it is joined to. Whether the
+/// Node is Ready is seen from the server, which an agent cannot ask; it stays null here.
+fn read_back(state: &Value, observed: &k3s::Observed, id: &str) -> Value {
+    let value = node::observed_attributes(state, observed, id);
+    let joined = observed
+        .server_url
+        .clone()
+        .map(Value::String)
+        .unwrap_or(Value::Null);
+    node::with(
+        &value,
+        [
+            ("joined_server_url", joined.clone()),
+            (
+                "server_url",
+                if joined.is_null() {
+                    state.attr("server_url").cloned().unwrap_or(Value::Null)
+                } else {
+                    joined
+                },
+            ),
+            ("node_ready", Value::Null),
+        ],
+    )
 }

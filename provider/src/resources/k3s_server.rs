@@ -2,11 +2,15 @@
 //! `registries.yaml`, the token, the service; outputs the API endpoint, the observed join token
 //! and the kubeconfig parts, and reads all of it back for drift.
 
-use super::shared::{self, not_implemented};
+use super::node;
+use super::shared;
+use super::ProviderConfig;
 use crate::runtime::cty::{Type, Value};
 use crate::runtime::schema::{Attribute, Block, NestedBlock, Schema};
-use crate::runtime::{Context, Diagnostics, Resource};
+use crate::runtime::{Context, Diagnostics, PlanRequest, Resource};
 use async_trait::async_trait;
+use k3s_sdk::k3s::{self, Role, Service};
+use k3s_sdk::ssh::Secret;
 
 /// The `k3s_server` resource type.
 pub struct K3sServer;
@@ -94,10 +98,13 @@ impl Resource for K3sServer {
             .attribute(Attribute::optional("cluster_init", Type::Bool).default(Value::Bool(false)).requires_replace().describe("Start a new cluster with embedded etcd (`cluster-init`)."))
             .attribute(Attribute::optional("server_url", Type::String).validate(shared::http_url()).requires_replace().describe("Join the cluster of this server (`https://host:6443`) instead of starting one."))
             .attribute(Attribute::optional("token", Type::String).sensitive().requires_replace().describe("Join token to start the cluster with (or to join `server_url`). Generated when omitted."))
-            .attribute(Attribute::optional_computed("api_endpoint", Type::String).validate(shared::http_url()).describe("The API server URL written into the kubeconfig, e.g. a load balancer's. Defaults to `https://<host>:6443`."))
-            .attribute(Attribute::computed("join_token", Type::String).sensitive().describe("The token agents and servers join with, as read from the server (`K10…` form)."))
+            .attribute(Attribute::optional_computed("api_endpoint", Type::String)
+                    .stable().validate(shared::http_url()).describe("The API server URL written into the kubeconfig, e.g. a load balancer's. Defaults to `https://<host>:6443`."))
+            .attribute(Attribute::computed("join_token", Type::String)
+                    .stable().sensitive().describe("The token agents and servers join with, as read from the server (`K10…` form)."))
             .attribute(Attribute::computed("kubeconfig", Type::String).sensitive().describe("A kubeconfig for the cluster pointing at `api_endpoint`."))
-            .attribute(Attribute::computed("cluster_ca_certificate", Type::String).describe("The cluster's CA certificate (PEM)."))
+            .attribute(Attribute::computed("cluster_ca_certificate", Type::String)
+                    .stable().describe("The cluster's CA certificate (PEM)."))
             .attribute(Attribute::computed("client_certificate", Type::String).sensitive().describe("The admin client certificate (PEM)."))
             .attribute(Attribute::computed("client_key", Type::String).sensitive().describe("The admin client key (PEM)."));
         Schema::new(block)
@@ -107,24 +114,305 @@ impl Resource for K3sServer {
         shared::require_host_or_instance(config, diagnostics);
     }
 
-    async fn create(&self, _ctx: &Context, _planned: &Value) -> Result<Value, Diagnostics> {
-        Err(not_implemented(self.type_name(), "create"))
+    async fn modify_plan(
+        &self,
+        ctx: &Context,
+        request: PlanRequest<'_>,
+        _diagnostics: &mut Diagnostics,
+    ) {
+        if request.planned.is_null()
+            || !request.planned.is_wholly_known()
+                && request.planned.attr("host").is_some_and(Value::is_unknown)
+        {
+            return;
+        }
+        // The token is in config.yaml: the file's hash is known only when the token is (a token
+        // generated at create is not known before apply).
+        let token = request
+            .planned
+            .attr("token")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .or_else(|| private_token(&ctx.private()));
+        let token_known = token.is_some();
+        let desired = ctx.provider::<ProviderConfig>().ok().and_then(|p| {
+            node::desired(
+                request.planned,
+                &p,
+                role(request.planned),
+                Service::Server,
+                token.map(Secret::new),
+            )
+            .ok()
+        });
+        if let (Some(host), true) = (
+            request.planned.attr("host").and_then(Value::as_str),
+            request
+                .planned
+                .attr("api_endpoint")
+                .is_some_and(Value::is_unknown),
+        ) {
+            if request.prior.is_null()
+                || request
+                    .prior
+                    .attr("api_endpoint")
+                    .is_some_and(Value::is_null)
+            {
+                *request.planned = node::with(
+                    request.planned,
+                    [("api_endpoint", Value::string(default_endpoint(host)))],
+                );
+            }
+        }
+        let planned = &mut *request.planned;
+        node::plan(
+            PlanRequest {
+                prior: request.prior,
+                config: request.config,
+                planned,
+                requires_replace: request.requires_replace,
+            },
+            desired,
+            &[],
+        );
+        if !token_known {
+            *request.planned = node::with(request.planned, [("config_sha256", Value::unknown())]);
+        }
     }
 
-    async fn read(&self, _ctx: &Context, current: &Value) -> Result<Option<Value>, Diagnostics> {
-        Ok(Some(current.clone()))
+    async fn create(&self, ctx: &Context, planned: &Value) -> Result<Value, Diagnostics> {
+        let provider = ctx.provider::<ProviderConfig>()?;
+        let (target, id) = node::target(planned, &provider)?;
+        let token = match planned.attr("token").and_then(Value::as_str) {
+            Some(token) => token.to_owned(),
+            None => generated_token(),
+        };
+        ctx.set_private(
+            serde_json::to_vec(&serde_json::json!({ "token": token })).unwrap_or_default(),
+        );
+        let session = node::connect(&target).await?;
+        let desired = node::desired(
+            planned,
+            &provider,
+            role(planned),
+            Service::Server,
+            Some(Secret::new(token)),
+        )?;
+        let observed = k3s::observe(&session)
+            .await
+            .map_err(|e| node::failed("Cannot read K3s on the host", e))?;
+        k3s::converge(&session, &desired, &observed)
+            .await
+            .map_err(|e| node::failed("Installing the K3s server failed", e))?;
+        read_back(&session, planned, &id).await
+    }
+
+    async fn read(&self, ctx: &Context, current: &Value) -> Result<Option<Value>, Diagnostics> {
+        let provider = ctx.provider::<ProviderConfig>()?;
+        let (target, id) = node::target(current, &provider)?;
+        let session = match k3s_sdk::ssh::Session::connect(&target).await {
+            Ok(session) => session,
+            Err(e) => {
+                ctx.warn(
+                    format!("{} is unreachable; it reads as gone", target.host),
+                    e.to_string(),
+                );
+                return Ok(None);
+            }
+        };
+        let observed = k3s::observe(&session)
+            .await
+            .map_err(|e| node::failed("Cannot read K3s on the host", e))?;
+        if observed.service != Some(Service::Server) {
+            return Ok(None);
+        }
+        read_back(&session, current, &id).await.map(Some)
     }
 
     async fn update(
         &self,
-        _ctx: &Context,
+        ctx: &Context,
         _prior: &Value,
-        _planned: &Value,
+        planned: &Value,
     ) -> Result<Value, Diagnostics> {
-        Err(not_implemented(self.type_name(), "update"))
+        let provider = ctx.provider::<ProviderConfig>()?;
+        let (target, id) = node::target(planned, &provider)?;
+        let token = planned
+            .attr("token")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .or_else(|| private_token(&ctx.private()));
+        let session = node::connect(&target).await?;
+        let desired = node::desired(
+            planned,
+            &provider,
+            role(planned),
+            Service::Server,
+            token.map(Secret::new),
+        )?;
+        let observed = k3s::observe(&session)
+            .await
+            .map_err(|e| node::failed("Cannot read K3s on the host", e))?;
+        k3s::converge(&session, &desired, &observed)
+            .await
+            .map_err(|e| node::failed("Updating the K3s server failed", e))?;
+        read_back(&session, planned, &id).await
     }
 
-    async fn delete(&self, _ctx: &Context, _prior: &Value) -> Result<(), Diagnostics> {
-        Err(not_implemented(self.type_name(), "delete"))
+    async fn delete(&self, ctx: &Context, prior: &Value) -> Result<(), Diagnostics> {
+        if prior.attr("orphan_on_destroy").and_then(Value::as_bool) == Some(true) {
+            return Ok(());
+        }
+        let provider = ctx.provider::<ProviderConfig>()?;
+        let (target, _) = node::target(prior, &provider)?;
+        let session = match k3s_sdk::ssh::Session::connect(&target).await {
+            Ok(session) => session,
+            Err(e) => {
+                ctx.warn(
+                    format!(
+                        "{} is unreachable; K3s was not uninstalled from it",
+                        target.host
+                    ),
+                    e.to_string(),
+                );
+                return Ok(());
+            }
+        };
+        k3s::uninstall(&session, Service::Server)
+            .await
+            .map_err(|e| node::failed("Uninstalling the K3s server failed", e))
+    }
+}
+
+fn role(state: &Value) -> Role {
+    Role::Server {
+        cluster_init: state
+            .attr("cluster_init")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
+        join: state
+            .attr("server_url")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+    }
+}
+
+fn default_endpoint(host: &str) -> String {
+    if host.contains(':') {
+        format!("https://[{host}]:6443")
+    } else {
+        format!("https://{host}:6443")
+    }
+}
+
+fn generated_token() -> String {
+    let mut bytes = [0u8; 24];
+    let _ = getrandom::fill(&mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn private_token(private: &[u8]) -> Option<String> {
+    serde_json::from_slice::<serde_json::Value>(private)
+        .ok()?
+        .get("token")?
+        .as_str()
+        .map(str::to_owned)
+}
+
+/// Reads the server back: the common attributes, the join token, and a kubeconfig for
+/// `api_endpoint` built from `k3s.yaml` (parsed, not string-replaced).
+async fn read_back(
+    session: &k3s_sdk::ssh::Session,
+    state: &Value,
+    id: &str,
+) -> Result<Value, Diagnostics> {
+    let observed = k3s::observe(session)
+        .await
+        .map_err(|e| node::failed("Cannot read K3s on the host", e))?;
+    let mut value = node::observed_attributes(state, &observed, id);
+    let endpoint = state
+        .attr("api_endpoint")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .unwrap_or_else(|| {
+            default_endpoint(
+                state
+                    .attr("host")
+                    .and_then(Value::as_str)
+                    .unwrap_or("127.0.0.1"),
+            )
+        });
+    let token = session
+        .read_file(k3s::SERVER_TOKEN_PATH)
+        .await
+        .map_err(|e| node::failed("Cannot read the join token", e))?;
+    let kubeconfig = session
+        .read_file(k3s::KUBECONFIG_PATH)
+        .await
+        .map_err(|e| node::failed("Cannot read k3s.yaml", e))?;
+    let parts = kubeconfig::parse(&kubeconfig, &endpoint)
+        .map_err(|e| node::failed("Cannot read k3s.yaml", e))?;
+    let ready = session
+        .output(k3s_sdk::ssh::Command::new("check the node is Ready", "k3s kubectl get node \"$(hostname)\" -o jsonpath='{.status.conditions[?(@.type==\"Ready\")].status}'"))
+        .await
+        .map(|o| o.stdout_text().trim() == "True")
+        .unwrap_or(false);
+    value = node::with(
+        &value,
+        [
+            ("api_endpoint", Value::string(endpoint)),
+            (
+                "join_token",
+                Value::string(String::from_utf8_lossy(&token).trim()),
+            ),
+            ("kubeconfig", Value::string(parts.kubeconfig)),
+            ("cluster_ca_certificate", Value::string(parts.ca)),
+            (
+                "client_certificate",
+                Value::string(parts.client_certificate),
+            ),
+            ("client_key", Value::string(parts.client_key)),
+            ("node_ready", Value::Bool(ready)),
+        ],
+    );
+    Ok(value)
+}
+
+/// Rewrites K3s's admin kubeconfig for another API endpoint.
+mod kubeconfig {
+    use base64::Engine;
+    use serde_json::Value as J;
+
+    pub struct Parts {
+        pub kubeconfig: String,
+        pub ca: String,
+        pub client_certificate: String,
+        pub client_key: String,
+    }
+
+    pub fn parse(yaml: &[u8], endpoint: &str) -> Result<Parts, String> {
+        let mut doc: J = serde_yaml_ng::from_slice(yaml).map_err(|e| format!("not YAML: {e}"))?;
+        let decode = |v: &J| -> Result<String, String> {
+            let text = v.as_str().ok_or("missing certificate data")?;
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(text)
+                .map_err(|e| e.to_string())?;
+            String::from_utf8(bytes).map_err(|e| e.to_string())
+        };
+        let cluster = doc
+            .pointer_mut("/clusters/0/cluster")
+            .ok_or("no cluster in k3s.yaml")?;
+        let ca = decode(&cluster["certificate-authority-data"])?;
+        cluster["server"] = J::String(endpoint.to_owned());
+        let user = doc.pointer("/users/0/user").ok_or("no user in k3s.yaml")?;
+        let client_certificate = decode(&user["client-certificate-data"])?;
+        let client_key = decode(&user["client-key-data"])?;
+        let kubeconfig = serde_yaml_ng::to_string(&doc).map_err(|e| e.to_string())?;
+        Ok(Parts {
+            kubeconfig,
+            ca,
+            client_certificate,
+            client_key,
+        })
     }
 }

@@ -5,6 +5,7 @@ mod argocd_bootstrap;
 mod k3s_agent;
 mod k3s_oci_instances;
 mod k3s_server;
+mod node;
 pub mod shared;
 
 use crate::runtime::cty::{Type, Value};
@@ -24,6 +25,16 @@ pub struct K3sProvider;
 pub struct ProviderConfig {
     /// Where resources fetch the K3s install script unless they say otherwise.
     pub installer_url: String,
+    /// Where K3s releases are downloaded from, when not GitHub (the install script's `GITHUB_URL`).
+    pub release_base_url: Option<String>,
+    /// Default SSH login user.
+    pub ssh_user: Option<String>,
+    /// Default SSH private key.
+    pub ssh_private_key: Option<k3s_sdk::ssh::Secret>,
+    /// Default SSH private key file.
+    pub ssh_private_key_file: Option<String>,
+    /// Default known_hosts file.
+    pub known_hosts_file: Option<String>,
 }
 
 #[async_trait]
@@ -88,6 +99,11 @@ impl Provider for K3sProvider {
                     "Where to fetch the K3s install script. Defaults to `https://get.k3s.io`.",
                 ),
         )
+        .attribute(
+            Attribute::optional("release_base_url", Type::String)
+                .validate(shared::http_url())
+                .describe("Where K3s releases are downloaded from, for mirrors (the install script's `GITHUB_URL`). Defaults to GitHub."),
+        )
         .block(NestedBlock::single("ssh", ssh))
         .block(NestedBlock::list("oci_profile", oci));
         Schema::new(block)
@@ -110,12 +126,21 @@ impl Provider for K3sProvider {
         config: &Value,
         _terraform_version: &str,
     ) -> Result<ProviderData, Diagnostics> {
-        let installer_url = config
-            .attr("installer_url")
-            .and_then(Value::as_str)
-            .unwrap_or(DEFAULT_INSTALLER_URL)
-            .to_owned();
-        Ok(Arc::new(ProviderConfig { installer_url }))
+        let text = |v: Option<&Value>, name: &str| {
+            v.and_then(|v| v.attr(name))
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        };
+        let ssh = config.attr("ssh").filter(|s| !s.is_null());
+        Ok(Arc::new(ProviderConfig {
+            installer_url: text(Some(config), "installer_url")
+                .unwrap_or_else(|| DEFAULT_INSTALLER_URL.to_owned()),
+            release_base_url: text(Some(config), "release_base_url"),
+            ssh_user: text(ssh, "user"),
+            ssh_private_key: text(ssh, "private_key").map(k3s_sdk::ssh::Secret::new),
+            ssh_private_key_file: text(ssh, "private_key_file"),
+            known_hosts_file: text(ssh, "known_hosts_file"),
+        }))
     }
 }
 

@@ -166,10 +166,14 @@ impl ProviderService {
                     for (path, problem) in
                         plan::check_applied(&schema.block, &planned, &state, &AttributePath::root())
                     {
+                        let detail = format!("{path}: {problem}. The result is saved so nothing is lost; this is a bug in terraform-provider-k3s, please report it.");
                         diagnostics.error_at(
                             path,
-                            format!("{} produced a result that does not match its plan", r.type_name),
-                            format!("{problem}. The result is saved so nothing is lost; this is a bug in terraform-provider-k3s, please report it."),
+                            format!(
+                                "{} produced a result that does not match its plan",
+                                r.type_name
+                            ),
+                            detail,
                         );
                     }
                     state

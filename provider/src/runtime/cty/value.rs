@@ -141,3 +141,35 @@ impl Value {
         }
     }
 }
+
+impl Value {
+    /// The value as plain JSON, dropping type information (objects and maps become JSON
+    /// objects; lists, sets and tuples arrays). `None` when anything inside is unknown.
+    pub fn to_plain_json(&self) -> Option<serde_json::Value> {
+        use serde_json::Value as J;
+        Some(match self {
+            Value::Null => J::Null,
+            Value::Unknown(_) => return None,
+            Value::String(s) => J::String(s.clone()),
+            Value::Bool(b) => J::Bool(*b),
+            Value::Number(n) => match n.as_i64() {
+                Some(i) => J::from(i),
+                None => serde_json::Number::from_f64(n.as_f64())
+                    .map(J::Number)
+                    .unwrap_or(J::Null),
+            },
+            Value::List(items) | Value::Set(items) | Value::Tuple(items) => J::Array(
+                items
+                    .iter()
+                    .map(Value::to_plain_json)
+                    .collect::<Option<_>>()?,
+            ),
+            Value::Map(m) | Value::Object(m) => J::Object(
+                m.iter()
+                    .map(|(k, v)| Some((k.clone(), v.to_plain_json()?)))
+                    .collect::<Option<_>>()?,
+            ),
+            Value::Dynamic(_, v) => v.to_plain_json()?,
+        })
+    }
+}
