@@ -93,17 +93,8 @@ impl Resource for K3sAgent {
     }
 
     async fn read(&self, ctx: &Context, current: &Value) -> Result<Option<Value>, Diagnostics> {
-        let provider = ctx.provider::<ProviderConfig>()?;
-        let (target, id) = node::target(current, &provider)?;
-        let session = match k3s_sdk::ssh::Session::connect(&target).await {
-            Ok(session) => session,
-            Err(e) => {
-                ctx.warn(
-                    format!("{} is unreachable; it reads as gone", target.host),
-                    e.to_string(),
-                );
-                return Ok(None);
-            }
+        let Some((session, id)) = node::connect_for_read(ctx, current).await? else {
+            return Ok(None);
         };
         let observed = k3s::observe(&session)
             .await
@@ -124,27 +115,7 @@ impl Resource for K3sAgent {
     }
 
     async fn delete(&self, ctx: &Context, prior: &Value) -> Result<(), Diagnostics> {
-        if prior.attr("orphan_on_destroy").and_then(Value::as_bool) == Some(true) {
-            return Ok(());
-        }
-        let provider = ctx.provider::<ProviderConfig>()?;
-        let (target, _) = node::target(prior, &provider)?;
-        let session = match k3s_sdk::ssh::Session::connect(&target).await {
-            Ok(session) => session,
-            Err(e) => {
-                ctx.warn(
-                    format!(
-                        "{} is unreachable; K3s was not uninstalled from it",
-                        target.host
-                    ),
-                    e.to_string(),
-                );
-                return Ok(());
-            }
-        };
-        k3s::uninstall(&session, Service::Agent)
-            .await
-            .map_err(|e| node::failed("Uninstalling the K3s agent failed", e))
+        node::destroy(ctx, prior, Service::Agent).await
     }
 }
 

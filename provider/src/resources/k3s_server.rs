@@ -204,21 +204,15 @@ impl Resource for K3sServer {
         k3s::converge(&session, &desired, &observed)
             .await
             .map_err(|e| node::failed("Installing the K3s server failed", e))?;
-        read_back(&session, planned, &id).await
+        let observed = k3s::observe(&session)
+            .await
+            .map_err(|e| node::failed("Cannot read K3s on the host", e))?;
+        read_back(&session, &observed, planned, &id).await
     }
 
     async fn read(&self, ctx: &Context, current: &Value) -> Result<Option<Value>, Diagnostics> {
-        let provider = ctx.provider::<ProviderConfig>()?;
-        let (target, id) = node::target(current, &provider)?;
-        let session = match k3s_sdk::ssh::Session::connect(&target).await {
-            Ok(session) => session,
-            Err(e) => {
-                ctx.warn(
-                    format!("{} is unreachable; it reads as gone", target.host),
-                    e.to_string(),
-                );
-                return Ok(None);
-            }
+        let Some((session, id)) = node::connect_for_read(ctx, current).await? else {
+            return Ok(None);
         };
         let observed = k3s::observe(&session)
             .await
@@ -226,7 +220,7 @@ impl Resource for K3sServer {
         if observed.service != Some(Service::Server) {
             return Ok(None);
         }
-        read_back(&session, current, &id).await.map(Some)
+        read_back(&session, &observed, current, &id).await.map(Some)
     }
 
     async fn update(
@@ -256,31 +250,14 @@ impl Resource for K3sServer {
         k3s::converge(&session, &desired, &observed)
             .await
             .map_err(|e| node::failed("Updating the K3s server failed", e))?;
-        read_back(&session, planned, &id).await
+        let observed = k3s::observe(&session)
+            .await
+            .map_err(|e| node::failed("Cannot read K3s on the host", e))?;
+        read_back(&session, &observed, planned, &id).await
     }
 
     async fn delete(&self, ctx: &Context, prior: &Value) -> Result<(), Diagnostics> {
-        if prior.attr("orphan_on_destroy").and_then(Value::as_bool) == Some(true) {
-            return Ok(());
-        }
-        let provider = ctx.provider::<ProviderConfig>()?;
-        let (target, _) = node::target(prior, &provider)?;
-        let session = match k3s_sdk::ssh::Session::connect(&target).await {
-            Ok(session) => session,
-            Err(e) => {
-                ctx.warn(
-                    format!(
-                        "{} is unreachable; K3s was not uninstalled from it",
-                        target.host
-                    ),
-                    e.to_string(),
-                );
-                return Ok(());
-            }
-        };
-        k3s::uninstall(&session, Service::Server)
-            .await
-            .map_err(|e| node::failed("Uninstalling the K3s server failed", e))
+        node::destroy(ctx, prior, Service::Server).await
     }
 }
 
@@ -323,13 +300,11 @@ fn private_token(private: &[u8]) -> Option<String> {
 /// `api_endpoint` built from `k3s.yaml` (parsed, not string-replaced).
 async fn read_back(
     session: &k3s_sdk::ssh::Session,
+    observed: &k3s::Observed,
     state: &Value,
     id: &str,
 ) -> Result<Value, Diagnostics> {
-    let observed = k3s::observe(session)
-        .await
-        .map_err(|e| node::failed("Cannot read K3s on the host", e))?;
-    let mut value = node::observed_attributes(state, &observed, id);
+    let mut value = node::observed_attributes(state, observed, id);
     let endpoint = state
         .attr("api_endpoint")
         .and_then(Value::as_str)

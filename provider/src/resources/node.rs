@@ -5,7 +5,7 @@
 use super::shared;
 use super::ProviderConfig;
 use crate::runtime::cty::Value;
-use crate::runtime::{Diagnostics, PlanRequest};
+use crate::runtime::{Context, Diagnostics, PlanRequest};
 use k3s_sdk::k3s::{
     self, Desired, InstallPlan, Installer, Mirror, NodeConfig, Observed, Registries, RegistryAuth,
     Role, Service,
@@ -335,4 +335,50 @@ pub fn plan(request: PlanRequest<'_>, desired: Option<Desired>, keep: &[&str]) {
             }
         }
     }
+}
+
+/// Connects for a read: an unreachable host reads as gone (with a warning), so a node that was
+/// deleted plans a re-create instead of failing every plan.
+pub async fn connect_for_read(
+    ctx: &Context,
+    state: &Value,
+) -> Result<Option<(Session, String)>, Diagnostics> {
+    let provider = ctx.provider::<ProviderConfig>()?;
+    let (target, id) = target(state, &provider)?;
+    match Session::connect(&target).await {
+        Ok(session) => Ok(Some((session, id))),
+        Err(e) => {
+            ctx.warn(
+                format!("{} is unreachable; it reads as gone", target.host),
+                e.to_string(),
+            );
+            Ok(None)
+        }
+    }
+}
+
+/// Destroys a node's K3s: nothing with `orphan_on_destroy`; an unreachable host only warns, so
+/// a host that is gone does not block destroy.
+pub async fn destroy(ctx: &Context, prior: &Value, service: Service) -> Result<(), Diagnostics> {
+    if prior.attr("orphan_on_destroy").and_then(Value::as_bool) == Some(true) {
+        return Ok(());
+    }
+    let provider = ctx.provider::<ProviderConfig>()?;
+    let (target, _) = target(prior, &provider)?;
+    let session = match Session::connect(&target).await {
+        Ok(session) => session,
+        Err(e) => {
+            ctx.warn(
+                format!(
+                    "{} is unreachable; K3s was not uninstalled from it",
+                    target.host
+                ),
+                e.to_string(),
+            );
+            return Ok(());
+        }
+    };
+    k3s::uninstall(&session, service)
+        .await
+        .map_err(|e| failed(&format!("Uninstalling {} failed", service.unit()), e))
 }
