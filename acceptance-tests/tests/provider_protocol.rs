@@ -285,12 +285,14 @@ fn plan_shows_computed_attributes_as_known_after_apply() -> Result<()> {
             server["change"]["actions"]
         );
         let unknown = &server["change"]["after_unknown"];
+        // What only the node can tell is unknown; config_sha256 too, since the server's token
+        // is generated at create.
         for computed in [
             "id",
             "join_token",
             "kubeconfig",
-            "installed_version",
             "node_ready",
+            "env_sha256",
             "config_sha256",
         ] {
             ensure!(
@@ -298,6 +300,13 @@ fn plan_shows_computed_attributes_as_known_after_apply() -> Result<()> {
                 "{version}: {computed} is not unknown: {unknown}"
             );
         }
+        // What the configuration decides is known at plan time.
+        let after_known = &server["change"]["after"];
+        ensure!(
+            after_known["installed_version"] == "v1.33.4+k3s1"
+                && after_known["service_active"] == true,
+            "{version}: installed_version/service_active not planned: {after_known}"
+        );
         let after = &server["change"]["after"];
         ensure!(
             after["api_endpoint"] == "https://k3s.example.com:6443",
