@@ -96,9 +96,7 @@ impl Resource for K3sAgent {
         let Some((session, id)) = node::connect_for_read(ctx, current).await? else {
             return Ok(None);
         };
-        let observed = k3s::observe(&session)
-            .await
-            .map_err(|e| node::failed("Cannot read K3s on the host", e))?;
+        let observed = node::observe(&session).await?;
         if observed.service != Some(Service::Agent) {
             return Ok(None);
         }
@@ -134,25 +132,15 @@ fn token(state: &Value) -> Option<Secret> {
 }
 
 async fn converge(ctx: &Context, planned: &Value, failure: &str) -> Result<Value, Diagnostics> {
-    let provider = ctx.provider::<ProviderConfig>()?;
-    let (target, id) = node::target(planned, &provider)?;
-    let session = node::connect(&target).await?;
-    let desired = node::desired(
+    let (_, observed, id) = node::apply(
+        ctx,
         planned,
-        &provider,
         role(planned),
         Service::Agent,
         token(planned),
-    )?;
-    let observed = k3s::observe(&session)
-        .await
-        .map_err(|e| node::failed("Cannot read K3s on the host", e))?;
-    k3s::converge(&session, &desired, &observed)
-        .await
-        .map_err(|e| node::failed(failure, e))?;
-    let observed = k3s::observe(&session)
-        .await
-        .map_err(|e| node::failed("Cannot read K3s on the host", e))?;
+        failure,
+    )
+    .await?;
     Ok(read_back(planned, &observed, &id))
 }
 

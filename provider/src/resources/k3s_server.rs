@@ -181,8 +181,6 @@ impl Resource for K3sServer {
     }
 
     async fn create(&self, ctx: &Context, planned: &Value) -> Result<Value, Diagnostics> {
-        let provider = ctx.provider::<ProviderConfig>()?;
-        let (target, id) = node::target(planned, &provider)?;
         let token = match planned.attr("token").and_then(Value::as_str) {
             Some(token) => token.to_owned(),
             None => generated_token(),
@@ -190,23 +188,16 @@ impl Resource for K3sServer {
         ctx.set_private(
             serde_json::to_vec(&serde_json::json!({ "token": token })).unwrap_or_default(),
         );
-        let session = node::connect(&target).await?;
-        let desired = node::desired(
+        let failure = "Installing the K3s server failed";
+        let (session, observed, id) = node::apply(
+            ctx,
             planned,
-            &provider,
             role(planned),
             Service::Server,
             Some(Secret::new(token)),
-        )?;
-        let observed = k3s::observe(&session)
-            .await
-            .map_err(|e| node::failed("Cannot read K3s on the host", e))?;
-        k3s::converge(&session, &desired, &observed)
-            .await
-            .map_err(|e| node::failed("Installing the K3s server failed", e))?;
-        let observed = k3s::observe(&session)
-            .await
-            .map_err(|e| node::failed("Cannot read K3s on the host", e))?;
+            failure,
+        )
+        .await?;
         read_back(&session, &observed, planned, &id).await
     }
 
@@ -214,9 +205,7 @@ impl Resource for K3sServer {
         let Some((session, id)) = node::connect_for_read(ctx, current).await? else {
             return Ok(None);
         };
-        let observed = k3s::observe(&session)
-            .await
-            .map_err(|e| node::failed("Cannot read K3s on the host", e))?;
+        let observed = node::observe(&session).await?;
         if observed.service != Some(Service::Server) {
             return Ok(None);
         }
@@ -229,30 +218,21 @@ impl Resource for K3sServer {
         _prior: &Value,
         planned: &Value,
     ) -> Result<Value, Diagnostics> {
-        let provider = ctx.provider::<ProviderConfig>()?;
-        let (target, id) = node::target(planned, &provider)?;
         let token = planned
             .attr("token")
             .and_then(Value::as_str)
             .map(str::to_owned)
             .or_else(|| private_token(&ctx.private()));
-        let session = node::connect(&target).await?;
-        let desired = node::desired(
+        let failure = "Updating the K3s server failed";
+        let (session, observed, id) = node::apply(
+            ctx,
             planned,
-            &provider,
             role(planned),
             Service::Server,
             token.map(Secret::new),
-        )?;
-        let observed = k3s::observe(&session)
-            .await
-            .map_err(|e| node::failed("Cannot read K3s on the host", e))?;
-        k3s::converge(&session, &desired, &observed)
-            .await
-            .map_err(|e| node::failed("Updating the K3s server failed", e))?;
-        let observed = k3s::observe(&session)
-            .await
-            .map_err(|e| node::failed("Cannot read K3s on the host", e))?;
+            failure,
+        )
+        .await?;
         read_back(&session, &observed, planned, &id).await
     }
 

@@ -382,3 +382,32 @@ pub async fn destroy(ctx: &Context, prior: &Value, service: Service) -> Result<(
         .await
         .map_err(|e| failed(&format!("Uninstalling {} failed", service.unit()), e))
 }
+
+/// Reads the node's K3s state, with the error a user sees when that fails.
+pub async fn observe(session: &Session) -> Result<Observed, Diagnostics> {
+    k3s::observe(session)
+        .await
+        .map_err(|e| failed("Cannot read K3s on the host", e))
+}
+
+/// The create/update path of both node types: connect, converge to the configuration, and
+/// read the node back. `failure` is the summary shown when converging fails.
+pub async fn apply(
+    ctx: &Context,
+    planned: &Value,
+    role: Role,
+    service: Service,
+    token: Option<Secret>,
+    failure: &str,
+) -> Result<(Session, Observed, String), Diagnostics> {
+    let provider = ctx.provider::<ProviderConfig>()?;
+    let (target, id) = target(planned, &provider)?;
+    let desired = desired(planned, &provider, role, service, token)?;
+    let session = connect(&target).await?;
+    let before = observe(&session).await?;
+    k3s::converge(&session, &desired, &before)
+        .await
+        .map_err(|e| failed(failure, e))?;
+    let after = observe(&session).await?;
+    Ok((session, after, id))
+}
