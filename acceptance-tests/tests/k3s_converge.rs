@@ -154,6 +154,41 @@ fn server_and_agent_converge_and_read_back() -> Result<()> {
                 "{agent_seen:?}"
             );
 
+            // The Node objects, through the API: the server with its own kubeconfig, the agent
+            // with one handed to it (on stdin, into a private temporary file).
+            let admin = String::from_utf8(server.read_file(k3s::KUBECONFIG_PATH).await?)?
+                .replace("127.0.0.1", &server_node.address().to_string());
+            let via_agent = k3s::ApiAccess::Kubeconfig(Secret::new(admin.clone()));
+            let server_name = k3s::node_name(&server, None).await?;
+            let agent_name = k3s::node_name(&agent, None).await?;
+            ensure!(server_name == "node-1" && agent_name == "node-2");
+            let mut ready = None;
+            for _ in 0..30 {
+                ready = k3s::node_ready(&agent, &via_agent, &agent_name).await?;
+                if ready == Some(true) {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            ensure!(
+                ready == Some(true),
+                "the agent's Node is not Ready: {ready:?}"
+            );
+            ensure!(
+                k3s::node_ready(&server, &k3s::ApiAccess::Local, &server_name).await? == Some(true)
+            );
+            ensure!(
+                k3s::node_ready(&server, &k3s::ApiAccess::Local, "no-such-node")
+                    .await?
+                    .is_none()
+            );
+            ensure!(k3s::control_plane_count(&server, &k3s::ApiAccess::Local).await? == Some(1));
+            let leftovers = agent_node.exec_ok("ls /tmp | grep k3s-sdk-kubeconfig || true")?;
+            ensure!(
+                leftovers.trim().is_empty(),
+                "kubeconfig left on the agent: {leftovers}"
+            );
+
             // Upgrade in place; a downgrade is refused before anything is touched.
             let upgrade = desired(
                 &releases,
@@ -200,6 +235,29 @@ fn server_and_agent_converge_and_read_back() -> Result<()> {
                 }
                 other => anyhow::bail!("a wrong token was not reported: {other:?}"),
             }
+
+            // Removing the agent from the cluster: drained, Node object deleted.
+            let removal =
+                k3s::remove_node(&agent, &via_agent, &agent_name, Duration::from_secs(30)).await?;
+            ensure!(
+                removal.drained && removal.deleted && removal.problems.is_empty(),
+                "{removal:?}"
+            );
+            ensure!(
+                k3s::node_ready(&server, &k3s::ApiAccess::Local, &agent_name)
+                    .await?
+                    .is_none(),
+                "the agent's Node object is still there"
+            );
+            let unreachable = k3s::ApiAccess::Kubeconfig(Secret::new(
+                admin.replace(&format!("{}:6443", server_node.address()), "127.0.0.1:1"),
+            ));
+            let failed =
+                k3s::remove_node(&agent, &unreachable, &agent_name, Duration::from_secs(5)).await?;
+            ensure!(
+                !failed.drained && !failed.deleted && failed.problems.len() == 2,
+                "{failed:?}"
+            );
 
             // Uninstall leaves nothing that reads as K3s.
             k3s::uninstall(&agent, Service::Agent).await?;

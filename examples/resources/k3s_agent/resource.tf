@@ -7,6 +7,8 @@ resource "k3s_agent" "worker" {
   # Joined by what the server reports, never by a hard-coded address.
   server_url = k3s_server.main.api_endpoint
   token      = k3s_server.main.join_token
+  # Destroy drains the node and deletes its Node object with this; Ready is read back.
+  kubeconfig = k3s_server.main.kubeconfig
 
   node_labels = { role = "worker" }
 

@@ -41,6 +41,11 @@ impl Resource for K3sAgent {
                 .describe("The join token, e.g. `k3s_server.main.join_token`."),
         )
         .attribute(
+            Attribute::optional("kubeconfig", Type::String)
+                .sensitive()
+                .describe("An admin kubeconfig of the cluster, e.g. `k3s_server.main.kubeconfig`. With it, `node_ready` is read from the API and destroy drains the node and deletes its Node object before uninstalling; without it, destroy only uninstalls. It is used by `k3s kubectl` on the agent itself (the API must be reachable from the node, as it is for joining), through a private temporary file."),
+        )
+        .attribute(
             Attribute::computed("joined_server_url", Type::String)
                 .describe("The server URL the agent is joined to, as read from its env file."),
         )
@@ -85,7 +90,7 @@ impl Resource for K3sAgent {
         {
             *request.planned = node::with(request.planned, [("joined_server_url", url)]);
         }
-        node::plan(request, desired, &["joined_server_url"]);
+        node::plan(request, desired, &["joined_server_url", "kubeconfig"]);
     }
 
     async fn create(&self, ctx: &Context, planned: &Value) -> Result<Value, Diagnostics> {
@@ -100,7 +105,8 @@ impl Resource for K3sAgent {
         if observed.service != Some(Service::Agent) {
             return Ok(None);
         }
-        Ok(Some(read_back(current, &observed, &id)))
+        let ready = node::ready(&session, current, api_access(current), None).await;
+        Ok(Some(read_back(current, &observed, &id, ready)))
     }
 
     async fn update(
@@ -113,7 +119,25 @@ impl Resource for K3sAgent {
     }
 
     async fn delete(&self, ctx: &Context, prior: &Value) -> Result<(), Diagnostics> {
-        node::destroy(ctx, prior, Service::Agent).await
+        let kubeconfig = prior
+            .attr("kubeconfig")
+            .and_then(Value::as_str)
+            .map(Secret::new);
+        node::destroy(
+            ctx,
+            prior,
+            Service::Agent,
+            node::ClusterApi::Kubeconfig(kubeconfig),
+        )
+        .await
+    }
+
+    /// Imports by `ssh://user@host:port`: server URL and token come from the node's config.yaml
+    /// or env file. `kubeconfig` is not on the node and stays unset.
+    async fn import(&self, ctx: &Context, id: &str) -> Result<Value, Diagnostics> {
+        Ok(node::import(ctx, id, &self.schema().block, Service::Agent)
+            .await?
+            .state)
     }
 }
 
@@ -131,8 +155,16 @@ fn token(state: &Value) -> Option<Secret> {
     state.attr("token").and_then(Value::as_str).map(Secret::new)
 }
 
+/// How the agent reaches the API: through the kubeconfig it was given, if any.
+fn api_access(state: &Value) -> Option<k3s::ApiAccess> {
+    state
+        .attr("kubeconfig")
+        .and_then(Value::as_str)
+        .map(|k| k3s::ApiAccess::Kubeconfig(Secret::new(k)))
+}
+
 async fn converge(ctx: &Context, planned: &Value, failure: &str) -> Result<Value, Diagnostics> {
-    let (_, observed, id) = node::apply(
+    let (session, observed, id) = node::apply(
         ctx,
         planned,
         role(planned),
@@ -141,13 +173,24 @@ async fn converge(ctx: &Context, planned: &Value, failure: &str) -> Result<Value
         failure,
     )
     .await?;
-    Ok(read_back(planned, &observed, &id))
+    let ready = node::ready(
+        &session,
+        planned,
+        api_access(planned),
+        Some(node::READY_WAIT),
+    )
+    .await;
+    Ok(read_back(planned, &observed, &id, ready))
 }
 
-/// The agent's read-back: the common attributes and the server it is joined to. Whether the
-/// Node is Ready is seen from the server, which an agent cannot ask; it stays null here.
-fn read_back(state: &Value, observed: &k3s::Observed, id: &str) -> Value {
+/// The agent's read-back: the common attributes, the server it is joined to, and whether its
+/// Node is Ready (null without a kubeconfig to ask the API with).
+fn read_back(state: &Value, observed: &k3s::Observed, id: &str, ready: Option<bool>) -> Value {
     let value = node::observed_attributes(state, observed, id);
+    let value = node::with(
+        &value,
+        [("node_ready", ready.map(Value::Bool).unwrap_or(Value::Null))],
+    );
     let joined = observed
         .server_url
         .clone()
@@ -165,7 +208,6 @@ fn read_back(state: &Value, observed: &k3s::Observed, id: &str) -> Value {
                     joined
                 },
             ),
-            ("node_ready", Value::Null),
         ],
     )
 }

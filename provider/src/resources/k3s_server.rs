@@ -40,6 +40,7 @@ pub fn node_block(description: &str) -> Block {
         .attribute(Attribute::optional("airgap_binary_sha256", Type::String).describe("SHA-256 of `airgap_binary`; the upload is refused when it differs."))
         .attribute(Attribute::optional("orphan_on_destroy", Type::Bool).default(Value::Bool(false)).describe("On destroy, forget the node without draining or uninstalling it."))
         .attribute(Attribute::optional("drain_timeout", Type::String).default(Value::string("5m")).validate(shared::duration()).describe("How long draining the node may take on destroy."))
+        .attribute(Attribute::optional("ready_timeout", Type::String).default(Value::string("5m")).validate(shared::duration()).describe("How long the K3s service may take to become active after an install, upgrade or configuration change; past it the apply fails with the service's journal."))
         .attribute(Attribute::computed("installed_version", Type::String).describe("The K3s version found on the host."))
         .attribute(Attribute::computed("service_active", Type::Bool).describe("Whether the K3s service is active."))
         .attribute(Attribute::computed("node_ready", Type::Bool).describe("Whether the node is Ready according to the Kubernetes API."))
@@ -175,7 +176,8 @@ impl Resource for K3sServer {
             desired,
             &[],
         );
-        if !token_known {
+        // A token generated at create is not known before apply.
+        if !token_known && request.prior.is_null() {
             *request.planned = node::with(request.planned, [("config_sha256", Value::unknown())]);
         }
     }
@@ -198,7 +200,7 @@ impl Resource for K3sServer {
             failure,
         )
         .await?;
-        read_back(&session, &observed, planned, &id).await
+        read_back(&session, &observed, planned, &id, Some(node::READY_WAIT)).await
     }
 
     async fn read(&self, ctx: &Context, current: &Value) -> Result<Option<Value>, Diagnostics> {
@@ -209,7 +211,9 @@ impl Resource for K3sServer {
         if observed.service != Some(Service::Server) {
             return Ok(None);
         }
-        read_back(&session, &observed, current, &id).await.map(Some)
+        read_back(&session, &observed, current, &id, None)
+            .await
+            .map(Some)
     }
 
     async fn update(
@@ -233,11 +237,30 @@ impl Resource for K3sServer {
             failure,
         )
         .await?;
-        read_back(&session, &observed, planned, &id).await
+        read_back(&session, &observed, planned, &id, Some(node::READY_WAIT)).await
     }
 
     async fn delete(&self, ctx: &Context, prior: &Value) -> Result<(), Diagnostics> {
-        node::destroy(ctx, prior, Service::Server).await
+        node::destroy(ctx, prior, Service::Server, node::ClusterApi::OwnServer).await
+    }
+
+    /// Imports by `ssh://user@host:port`; the token found on the node is kept in private state,
+    /// like a generated one, so `token` stays unset.
+    async fn import(&self, ctx: &Context, id: &str) -> Result<Value, Diagnostics> {
+        let imported = node::import(ctx, id, &self.schema().block, Service::Server).await?;
+        if let Some(token) = &imported.token {
+            ctx.set_private(
+                serde_json::to_vec(&serde_json::json!({ "token": token })).unwrap_or_default(),
+            );
+        }
+        let endpoint = imported
+            .state
+            .attr("host")
+            .and_then(Value::as_str)
+            .map(default_endpoint)
+            .map(Value::String)
+            .unwrap_or(Value::Null);
+        Ok(node::with(&imported.state, [("api_endpoint", endpoint)]))
     }
 }
 
@@ -283,6 +306,7 @@ async fn read_back(
     observed: &k3s::Observed,
     state: &Value,
     id: &str,
+    wait: Option<std::time::Duration>,
 ) -> Result<Value, Diagnostics> {
     let mut value = node::observed_attributes(state, observed, id);
     let endpoint = state
@@ -307,11 +331,7 @@ async fn read_back(
         .map_err(|e| node::failed("Cannot read k3s.yaml", e))?;
     let parts = kubeconfig::parse(&kubeconfig, &endpoint)
         .map_err(|e| node::failed("Cannot read k3s.yaml", e))?;
-    let ready = session
-        .output(k3s_sdk::ssh::Command::new("check the node is Ready", "k3s kubectl get node \"$(hostname)\" -o jsonpath='{.status.conditions[?(@.type==\"Ready\")].status}'"))
-        .await
-        .map(|o| o.stdout_text().trim() == "True")
-        .unwrap_or(false);
+    let ready = node::ready(session, state, Some(k3s::ApiAccess::Local), wait).await;
     value = node::with(
         &value,
         [
@@ -327,7 +347,7 @@ async fn read_back(
                 Value::string(parts.client_certificate),
             ),
             ("client_key", Value::string(parts.client_key)),
-            ("node_ready", Value::Bool(ready)),
+            ("node_ready", ready.map(Value::Bool).unwrap_or(Value::Null)),
         ],
     );
     Ok(value)

@@ -172,7 +172,7 @@ mod tests {
     }
 
     /// `docs/` is rendered from the schemas and the examples under
-    /// `examples/resources/<type>/resource.tf` (`examples/data-sources/<type>/data-source.tf`);
+    /// `examples/resources/<type>/resource.tf` and `import.sh` (`examples/data-sources/<type>/data-source.tf`);
     /// this fails when they drift apart. `UPDATE_DOCS=1` rewrites the pages instead.
     #[test]
     fn docs_match_the_schemas() {
@@ -207,7 +207,11 @@ mod tests {
                     .join(example_file),
             )
             .ok();
-            let expected = render(name, kind, &schema, example.as_deref());
+            let import = std::fs::read_to_string(
+                root.join("examples").join(dir).join(name).join("import.sh"),
+            )
+            .ok();
+            let expected = render(name, kind, &schema, example.as_deref(), import.as_deref());
             let page = root
                 .join("docs")
                 .join(dir)

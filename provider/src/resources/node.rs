@@ -5,10 +5,11 @@
 use super::shared;
 use super::ProviderConfig;
 use crate::runtime::cty::Value;
+use crate::runtime::schema::Block;
 use crate::runtime::{Context, Diagnostics, PlanRequest};
 use k3s_sdk::k3s::{
-    self, Desired, InstallPlan, Installer, Mirror, NodeConfig, Observed, Registries, RegistryAuth,
-    Role, Service,
+    self, ApiAccess, Desired, InstallPlan, Installer, Mirror, NodeConfig, Observed, Registries,
+    RegistryAuth, Role, Service,
 };
 use k3s_sdk::ssh::{Bastion, Credentials, HostKeyPolicy, Secret, Session, Sudo, Target};
 use std::collections::BTreeMap;
@@ -171,29 +172,42 @@ pub fn desired(
         .unwrap_or_default()
         .parse()
         .map_err(|e| failed("Invalid version", e))?;
-    if text(state, "airgap_binary").is_some() {
-        return Err(Diagnostics::from_error(
-            "airgap_binary is not supported yet",
-            "This version downloads K3s with the install script.",
-        ));
-    }
     let script_url = text(state, "installer_url")
         .map(str::to_owned)
         .unwrap_or_else(|| provider.installer_url.clone());
+    let installer = match (
+        text(state, "airgap_binary"),
+        text(state, "airgap_binary_sha256"),
+    ) {
+        (Some(binary), Some(sha256)) => Installer::AirGap {
+            script_url,
+            binary: expand_home(binary).into(),
+            sha256: sha256.to_owned(),
+        },
+        (None, None) => Installer::Download {
+            script_url,
+            release_base: provider.release_base_url.clone(),
+        },
+        _ => {
+            return Err(Diagnostics::from_error(
+                "Incomplete air-gap settings",
+                "Set both `airgap_binary` and `airgap_binary_sha256`, or neither.",
+            ))
+        }
+    };
     Ok(Desired {
         config,
         registries: registries(state),
         install: InstallPlan {
             service,
             version,
-            installer: Installer::Download {
-                script_url,
-                release_base: provider.release_base_url.clone(),
-            },
+            installer,
         },
         os_prep: flag(state, "os_prep").unwrap_or(true),
         open_firewall: flag(state, "open_firewall").unwrap_or(true),
-        ready_timeout: Duration::from_secs(300),
+        ready_timeout: text(state, "ready_timeout")
+            .and_then(shared::parse_duration)
+            .unwrap_or(Duration::from_secs(300)),
     })
 }
 
@@ -357,9 +371,27 @@ pub async fn connect_for_read(
     }
 }
 
-/// Destroys a node's K3s: nothing with `orphan_on_destroy`; an unreachable host only warns, so
-/// a host that is gone does not block destroy.
-pub async fn destroy(ctx: &Context, prior: &Value, service: Service) -> Result<(), Diagnostics> {
+/// Destroys a node's K3s: nothing with `orphan_on_destroy`; otherwise the node is drained
+/// and its Node object deleted through `api` (when given), then K3s is uninstalled. An
+/// unreachable host or API only warns, so a host that is gone does not block destroy.
+pub async fn destroy(
+    ctx: &Context,
+    prior: &Value,
+    service: Service,
+    api: ClusterApi,
+) -> Result<(), Diagnostics> {
+    let deadline = operation_deadline(prior, "delete");
+    tokio::time::timeout(deadline, destroy_unbounded(ctx, prior, service, api))
+        .await
+        .unwrap_or_else(|_| Err(timed_out(prior, "delete", deadline)))
+}
+
+async fn destroy_unbounded(
+    ctx: &Context,
+    prior: &Value,
+    service: Service,
+    api: ClusterApi,
+) -> Result<(), Diagnostics> {
     if prior.attr("orphan_on_destroy").and_then(Value::as_bool) == Some(true) {
         return Ok(());
     }
@@ -378,9 +410,101 @@ pub async fn destroy(ctx: &Context, prior: &Value, service: Service) -> Result<(
             return Ok(());
         }
     };
+    let observed = observe(&session).await?;
+    if observed.service.is_some() {
+        if let Some(access) = api.access(&session).await {
+            remove_from_cluster(ctx, &session, prior, &access).await;
+        }
+    }
     k3s::uninstall(&session, service)
         .await
         .map_err(|e| failed(&format!("Uninstalling {} failed", service.unit()), e))
+}
+
+/// How long create and update wait for a converged node to report Ready.
+pub const READY_WAIT: Duration = Duration::from_secs(90);
+
+/// Whether the node is Ready according to the API, asked through `access` (`None` when there
+/// is no way to ask, or the API does not answer). With `wait`, polls until Ready or the
+/// deadline.
+pub async fn ready(
+    session: &Session,
+    state: &Value,
+    access: Option<ApiAccess>,
+    wait: Option<Duration>,
+) -> Option<bool> {
+    let access = access?;
+    let name = k3s::node_name(session, configured_node_name(state).as_deref())
+        .await
+        .ok()?;
+    let deadline = std::time::Instant::now() + wait.unwrap_or_default();
+    loop {
+        let ready = k3s::node_ready(session, &access, &name)
+            .await
+            .ok()
+            .flatten();
+        if ready == Some(true) || std::time::Instant::now() >= deadline {
+            return ready;
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+}
+
+/// How a node reaches the Kubernetes API to remove itself from the cluster.
+pub enum ClusterApi {
+    /// A server uses its own admin kubeconfig, when other servers remain (removing the last
+    /// one takes the cluster with it, so there is nothing to drain to).
+    OwnServer,
+    /// An agent uses the kubeconfig it was given, if any.
+    Kubeconfig(Option<Secret>),
+}
+
+impl ClusterApi {
+    async fn access(self, session: &Session) -> Option<ApiAccess> {
+        match self {
+            ClusterApi::OwnServer => {
+                match k3s::control_plane_count(session, &ApiAccess::Local).await {
+                    Ok(Some(n)) if n > 1 => Some(ApiAccess::Local),
+                    _ => None,
+                }
+            }
+            ClusterApi::Kubeconfig(kubeconfig) => kubeconfig.map(ApiAccess::Kubeconfig),
+        }
+    }
+}
+
+/// Drains the node and deletes its Node object; problems become warnings.
+async fn remove_from_cluster(ctx: &Context, session: &Session, prior: &Value, access: &ApiAccess) {
+    let drain_timeout = text(prior, "drain_timeout")
+        .and_then(shared::parse_duration)
+        .unwrap_or(Duration::from_secs(300));
+    let result = async {
+        let name = k3s::node_name(session, configured_node_name(prior).as_deref()).await?;
+        let removal = k3s::remove_node(session, access, &name, drain_timeout).await?;
+        Ok::<_, k3s_sdk::ssh::Error>((name, removal))
+    }
+    .await;
+    match result {
+        Ok((_, removal)) if removal.problems.is_empty() => {}
+        Ok((name, removal)) => ctx.warn(
+            format!("Node {name} was not cleanly removed from the cluster"),
+            format!("K3s is uninstalled anyway. {}", removal.problems.join("; ")),
+        ),
+        Err(e) => ctx.warn(
+            "The node was not removed from the cluster",
+            format!("K3s is uninstalled anyway. {e}"),
+        ),
+    }
+}
+
+/// The `node-name` set in `config`, if any.
+pub fn configured_node_name(state: &Value) -> Option<String> {
+    state
+        .attr("config")
+        .and_then(Value::to_plain_json)?
+        .get("node-name")?
+        .as_str()
+        .map(str::to_owned)
 }
 
 /// Reads the node's K3s state, with the error a user sees when that fails.
@@ -400,6 +524,49 @@ pub async fn apply(
     token: Option<Secret>,
     failure: &str,
 ) -> Result<(Session, Observed, String), Diagnostics> {
+    let operation = if failure.starts_with("Installing") {
+        "create"
+    } else {
+        "update"
+    };
+    let deadline = operation_deadline(planned, operation);
+    tokio::time::timeout(
+        deadline,
+        apply_unbounded(ctx, planned, role, service, token, failure),
+    )
+    .await
+    .unwrap_or_else(|_| Err(timed_out(planned, operation, deadline)))
+}
+
+/// The deadline of an operation from the `timeouts` block (create and update 15 minutes,
+/// delete 10).
+pub fn operation_deadline(state: &Value, operation: &str) -> Duration {
+    let default = if operation == "delete" { 600 } else { 900 };
+    state
+        .attr("timeouts")
+        .and_then(|t| text(t, operation))
+        .and_then(shared::parse_duration)
+        .unwrap_or(Duration::from_secs(default))
+}
+
+fn timed_out(state: &Value, operation: &str, deadline: Duration) -> Diagnostics {
+    Diagnostics::from_error(
+        format!("Timed out after {deadline:?}"),
+        format!(
+            "The {operation} of the node at {} did not finish within timeouts.{operation}. Raise it, or look at the node: nothing is lost, the next apply continues from what is there.",
+            text(state, "host").unwrap_or("?")
+        ),
+    )
+}
+
+async fn apply_unbounded(
+    ctx: &Context,
+    planned: &Value,
+    role: Role,
+    service: Service,
+    token: Option<Secret>,
+    failure: &str,
+) -> Result<(Session, Observed, String), Diagnostics> {
     let provider = ctx.provider::<ProviderConfig>()?;
     let (target, id) = target(planned, &provider)?;
     let desired = desired(planned, &provider, role, service, token)?;
@@ -410,4 +577,315 @@ pub async fn apply(
         .map_err(|e| failed(failure, e))?;
     let after = observe(&session).await?;
     Ok((session, after, id))
+}
+
+/// The parts of an import ID `ssh://user@host:port` (user and port optional).
+#[derive(Debug, PartialEq, Eq)]
+struct ImportId {
+    user: Option<String>,
+    host: String,
+    port: Option<u16>,
+}
+
+fn parse_import_id(id: &str) -> Result<ImportId, String> {
+    let usage = "Import IDs look like ssh://user@host:port (user and port optional); credentials and host keys come from the provider's ssh settings, never from the ID.";
+    let rest = id
+        .strip_prefix("ssh://")
+        .ok_or_else(|| format!("{id:?} does not start with ssh://. {usage}"))?;
+    if rest.contains(['?', '/', '#']) || rest.is_empty() {
+        return Err(format!(
+            "{id:?} is not a plain ssh://user@host:port. {usage}"
+        ));
+    }
+    let (user, address) = match rest.rsplit_once('@') {
+        Some((user, _)) if user.contains(':') => {
+            return Err(format!(
+                "The ID carries a password (not repeated here); put credentials in the provider's ssh settings. {usage}"
+            ))
+        }
+        Some((user, address)) => (Some(user.to_owned()), address),
+        None => (None, rest),
+    };
+    let (host, port) = if let Some(bracketed) = address.strip_prefix('[') {
+        let (host, after) = bracketed
+            .split_once(']')
+            .ok_or_else(|| format!("{id:?}: unclosed '[' in the address. {usage}"))?;
+        (host.to_owned(), after.strip_prefix(':'))
+    } else {
+        match address.rsplit_once(':') {
+            Some((host, port)) => (host.to_owned(), Some(port)),
+            None => (address.to_owned(), None),
+        }
+    };
+    let port = port
+        .map(|p| {
+            p.parse::<u16>()
+                .ok()
+                .filter(|p| *p > 0)
+                .ok_or_else(|| format!("{id:?}: {p:?} is not a port. {usage}"))
+        })
+        .transpose()?;
+    if host.is_empty() {
+        return Err(format!("{id:?} has no host. {usage}"));
+    }
+    Ok(ImportId { user, host, port })
+}
+
+/// What an import found on a node.
+pub struct Imported {
+    /// The state to hand Terraform; its read completes the computed attributes.
+    pub state: Value,
+    /// The token the node runs with (config.yaml or its env file).
+    pub token: Option<String>,
+}
+
+/// Imports the K3s node at `ssh://user@host:port`: connects with the provider's SSH settings,
+/// checks the node runs `service`, and reads its settings from config.yaml, registries.yaml
+/// and the unit's env file, so that a configuration describing the node plans no change.
+pub async fn import(
+    ctx: &Context,
+    id: &str,
+    block: &Block,
+    service: Service,
+) -> Result<Imported, Diagnostics> {
+    let parsed = parse_import_id(id).map_err(|e| failed("Invalid import ID", e))?;
+    let provider = ctx.provider::<ProviderConfig>()?;
+    let default_user = provider.ssh_user.clone().unwrap_or_else(|| "root".into());
+    let mut state = block.unset_value();
+    let ssh_block = block
+        .blocks
+        .iter()
+        .find(|b| b.name == "ssh")
+        .map(|b| b.block.unset_value());
+    let user = parsed.user.filter(|u| *u != default_user);
+    let port = parsed.port.filter(|p| *p != 22);
+    let ssh = match (ssh_block, &user, port) {
+        (Some(ssh), Some(_), _) | (Some(ssh), _, Some(_)) => with(
+            &ssh,
+            [
+                (
+                    "user",
+                    user.clone().map(Value::String).unwrap_or(Value::Null),
+                ),
+                (
+                    "port",
+                    port.map(|p| Value::int(p.into())).unwrap_or(Value::Null),
+                ),
+            ],
+        ),
+        _ => Value::Null,
+    };
+    state = with(
+        &state,
+        [("host", Value::string(parsed.host.clone())), ("ssh", ssh)],
+    );
+    let (target, id) = target(&state, &provider)?;
+    let session = connect(&target).await?;
+    let observed = observe(&session).await?;
+    match observed.service {
+        Some(found) if found == service => {}
+        Some(found) => {
+            return Err(Diagnostics::from_error(
+                "Wrong resource type for this node",
+                format!(
+                    "{} runs {}.service; import it as {}.",
+                    parsed.host,
+                    found.unit(),
+                    if found == Service::Server {
+                        "k3s_server"
+                    } else {
+                        "k3s_agent"
+                    }
+                ),
+            ))
+        }
+        None => {
+            return Err(Diagnostics::from_error(
+                "No K3s on this host",
+                format!(
+                    "{} has neither k3s.service nor k3s-agent.service; there is nothing to import.",
+                    parsed.host
+                ),
+            ))
+        }
+    }
+    if !observed.exec_args.is_empty() {
+        ctx.warn(
+            "Settings on the unit's command line are not managed",
+            format!(
+                "{}.service starts K3s with {}; settings are managed in config.yaml only. Move them to `config` and apply, or they stay as they are.",
+                service.unit(),
+                observed.exec_args.join(" ")
+            ),
+        );
+    }
+    let config = observed.effective_config().ok_or_else(|| {
+        Diagnostics::from_error(
+            "Cannot read config.yaml",
+            format!(
+                "{}: {} is not a YAML map of K3s settings.",
+                parsed.host,
+                k3s::CONFIG_PATH
+            ),
+        )
+    })?;
+    let token = config.token.as_ref().map(|t| t.expose().to_owned());
+    let settings = if config.settings.is_empty() {
+        Value::Null
+    } else {
+        Value::from_plain_json(&serde_json::Value::Object(config.settings.clone()))
+    };
+    let labels = if config.node_labels.is_empty() {
+        Value::Null
+    } else {
+        Value::Map(
+            config
+                .node_labels
+                .iter()
+                .map(|(k, v)| (k.clone(), Value::string(v)))
+                .collect(),
+        )
+    };
+    let taints = if config.node_taints.is_empty() {
+        Value::Null
+    } else {
+        Value::List(config.node_taints.iter().map(Value::string).collect())
+    };
+    let mut values = vec![
+        ("id", Value::string(id)),
+        (
+            "version",
+            observed
+                .version
+                .map(|v| Value::string(v.to_string()))
+                .unwrap_or(Value::Null),
+        ),
+        ("config", settings),
+        ("node_labels", labels),
+        ("node_taints", taints),
+    ];
+    match &config.role {
+        k3s::Role::Server { cluster_init, join } => {
+            values.push(("cluster_init", Value::Bool(*cluster_init)));
+            values.push((
+                "server_url",
+                join.clone().map(Value::String).unwrap_or(Value::Null),
+            ));
+        }
+        k3s::Role::Agent { server_url } => {
+            values.push(("server_url", Value::string(server_url)));
+            values.push((
+                "token",
+                token.clone().map(Value::String).unwrap_or(Value::Null),
+            ));
+        }
+    }
+    if let Some(registries) = observed.registries() {
+        values.push(("registry_mirror", registry_mirror_values(&registries)));
+        values.push(("registry_auth", registry_auth_values(&registries)));
+    }
+    Ok(Imported {
+        state: with(&state, values),
+        token,
+    })
+}
+
+fn optional_string(value: Option<&str>) -> Value {
+    value.map(Value::string).unwrap_or(Value::Null)
+}
+
+fn registry_mirror_values(registries: &Registries) -> Value {
+    Value::List(
+        registries
+            .mirrors
+            .iter()
+            .map(|m| {
+                Value::object([
+                    ("registry", Value::string(&m.registry)),
+                    (
+                        "endpoints",
+                        Value::List(m.endpoints.iter().map(Value::string).collect()),
+                    ),
+                    (
+                        "rewrites",
+                        if m.rewrites.is_empty() {
+                            Value::Null
+                        } else {
+                            Value::Map(
+                                m.rewrites
+                                    .iter()
+                                    .map(|(k, v)| (k.clone(), Value::string(v)))
+                                    .collect(),
+                            )
+                        },
+                    ),
+                ])
+            })
+            .collect(),
+    )
+}
+
+fn registry_auth_values(registries: &Registries) -> Value {
+    Value::List(
+        registries
+            .configs
+            .iter()
+            .map(|c| {
+                Value::object([
+                    ("registry", Value::string(&c.registry)),
+                    ("username", optional_string(c.username.as_deref())),
+                    (
+                        "password",
+                        optional_string(c.password.as_ref().map(Secret::expose)),
+                    ),
+                    (
+                        "insecure_skip_verify",
+                        if c.insecure_skip_verify {
+                            Value::Bool(true)
+                        } else {
+                            Value::Null
+                        },
+                    ),
+                    ("ca_file", optional_string(c.ca_file.as_deref())),
+                ])
+            })
+            .collect(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn import_ids_are_ssh_urls_without_secrets() {
+        assert_eq!(
+            parse_import_id("ssh://ubuntu@10.0.0.5:2222").unwrap(),
+            ImportId {
+                user: Some("ubuntu".into()),
+                host: "10.0.0.5".into(),
+                port: Some(2222)
+            }
+        );
+        assert_eq!(
+            parse_import_id("ssh://[fd00::5]:22").unwrap(),
+            ImportId {
+                user: None,
+                host: "fd00::5".into(),
+                port: Some(22)
+            }
+        );
+        assert_eq!(
+            parse_import_id("ssh://node-1.example.com").unwrap().host,
+            "node-1.example.com"
+        );
+        let with_password = parse_import_id("ssh://root:hunter2@10.0.0.5").unwrap_err();
+        assert!(
+            with_password.contains("carries a password") && !with_password.contains("hunter2"),
+            "{with_password}"
+        );
+        assert!(parse_import_id("10.0.0.5").is_err());
+        assert!(parse_import_id("ssh://root@10.0.0.5:99999").is_err());
+        assert!(parse_import_id("ssh://root@10.0.0.5?key=x").is_err());
+    }
 }

@@ -13,8 +13,15 @@ pub enum Kind {
     DataSource,
 }
 
-/// Renders one page: front matter, description, an example (HCL), and the schema.
-pub fn render(type_name: &str, kind: Kind, schema: &Schema, example: Option<&str>) -> String {
+/// Renders one page: front matter, description, an example (HCL), the schema, and how to
+/// import (a shell example), when given.
+pub fn render(
+    type_name: &str,
+    kind: Kind,
+    schema: &Schema,
+    example: Option<&str>,
+    import: Option<&str>,
+) -> String {
     let mut out = String::new();
     let subcategory = match kind {
         Kind::Resource => "Resource",
@@ -37,6 +44,9 @@ pub fn render(type_name: &str, kind: Kind, schema: &Schema, example: Option<&str
     let _ = writeln!(out, "<!-- Generated from the provider's schema by `UPDATE_DOCS=1 cargo test -p terraform-provider-k3s docs`. -->\n");
     let _ = writeln!(out, "## Schema\n");
     render_block(&mut out, &schema.block, "");
+    if let Some(import) = import {
+        let _ = writeln!(out, "\n## Import\n\n```shell\n{}\n```", import.trim_end());
+    }
     out
 }
 

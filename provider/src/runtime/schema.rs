@@ -329,6 +329,26 @@ impl Block {
         attrs.extend(self.blocks.iter().map(|b| (b.name.clone(), b.ty())));
         Type::Object(attrs)
     }
+    /// A value of this block as configuration that sets nothing would produce: every
+    /// attribute null or its default, no nested blocks. Imports start from it.
+    pub fn unset_value(&self) -> Value {
+        let mut values: BTreeMap<String, Value> = self
+            .attributes
+            .iter()
+            .map(|a| (a.name.clone(), a.default.clone().unwrap_or(Value::Null)))
+            .collect();
+        for nested in &self.blocks {
+            let empty = match nested.nesting {
+                Nesting::Single => Value::Null,
+                Nesting::Group => nested.block.unset_value(),
+                Nesting::List => Value::List(Vec::new()),
+                Nesting::Set => Value::Set(Vec::new()),
+                Nesting::Map => Value::Map(BTreeMap::new()),
+            };
+            values.insert(nested.name.clone(), empty);
+        }
+        Value::Object(values)
+    }
     /// The attribute with this name.
     pub fn attribute_named(&self, name: &str) -> Option<&Attribute> {
         self.attributes.iter().find(|a| a.name == name)

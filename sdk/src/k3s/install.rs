@@ -51,11 +51,16 @@ pub enum Installer {
         /// Where releases are downloaded from, when not GitHub.
         release_base: Option<String>,
     },
-    /// The binary is already at `/usr/local/bin/k3s` (uploaded and checked by the caller); the
-    /// install script, downloaded from `script_url`, only writes the unit.
+    /// Upload `binary` (a file on the machine running this library, checked against
+    /// `sha256`) to `/usr/local/bin/k3s`; the install script, downloaded from `script_url`, then
+    /// only writes the unit. The node needs no access to the release downloads.
     AirGap {
         /// The install script's URL.
         script_url: String,
+        /// The K3s binary to upload.
+        binary: std::path::PathBuf,
+        /// Its expected SHA-256 (lowercase hex); the upload is refused when it differs.
+        sha256: String,
     },
 }
 
@@ -80,7 +85,7 @@ impl InstallPlan {
                 script_url,
                 release_base,
             } => (script_url, release_base.as_deref(), false),
-            Installer::AirGap { script_url } => (script_url, None, true),
+            Installer::AirGap { script_url, .. } => (script_url, None, true),
         };
         let mut env = vec![
             ("INSTALL_K3S_VERSION", self.version.to_string()),
@@ -157,6 +162,8 @@ mod tests {
         let airgap = InstallPlan {
             installer: Installer::AirGap {
                 script_url: "https://get.k3s.io".into(),
+                binary: "/tmp/k3s".into(),
+                sha256: "00".repeat(32),
             },
             ..plan
         };

@@ -3,7 +3,8 @@
 //!
 //! The pure part (no I/O) renders `config.yaml` and `registries.yaml`, builds the install
 //! script, and parses versions, env files and configs read from a node. On top of it,
-//! [`observe`], [`converge`] and [`uninstall`] drive a node over [`crate::ssh`].
+//! [`observe`], [`converge`] and [`uninstall`] drive a node over [`crate::ssh`], and
+//! [`node_ready`] and [`remove_node`] read and remove its Node object through the API.
 //!
 //! ```
 //! use k3s_sdk::k3s::{K3sVersion, NodeConfig, Role};
@@ -18,12 +19,14 @@
 //! assert!(installed < "v1.34.0+k3s1".parse().unwrap());
 //! ```
 
+mod cluster;
 mod config;
 mod install;
 mod node;
 mod registries;
 mod version;
 
+pub use cluster::{control_plane_count, node_name, node_ready, remove_node, ApiAccess, Removal};
 pub use config::{ConfigError, NodeConfig, Role};
 pub use install::{parse_env_file, InstallPlan, Installer, Service};
 pub use node::{converge, observe, restart, uninstall, Applied, Desired, K3sError, Observed};

@@ -3,10 +3,10 @@
 //! deadline), and remove it.
 
 use super::{
-    sha256_hex, InstallPlan, K3sVersion, NodeConfig, Registries, Service, CONFIG_PATH,
-    REGISTRIES_PATH, SERVER_TOKEN_PATH,
+    parse_env_file, sha256_hex, InstallPlan, Installer, K3sVersion, NodeConfig, Registries, Role,
+    Service, CONFIG_PATH, REGISTRIES_PATH, SERVER_TOKEN_PATH,
 };
-use crate::ssh::{self, Command, FileOptions, Session};
+use crate::ssh::{self, Command, FileOptions, Secret, Session};
 use std::time::{Duration, Instant};
 
 /// Why converging or inspecting a node failed.
@@ -33,6 +33,16 @@ pub enum K3sError {
         /// What was asked for.
         desired: K3sVersion,
     },
+    /// The air-gap binary cannot be used.
+    #[error("{host}: air-gap binary {binary}: {problem}")]
+    AirGap {
+        /// The node.
+        host: String,
+        /// The local file.
+        binary: String,
+        /// What is wrong with it.
+        problem: String,
+    },
     /// The service did not become active in time.
     #[error("{host}: {unit}.service did not become active within {waited:?} (state: {state}). Last lines of its journal:\n{journal}\nCheck the token and server URL in config.yaml and that the server is reachable on port 6443.")]
     NotActive {
@@ -51,6 +61,12 @@ pub enum K3sError {
 
 /// What a node has, as read back for drift detection. Everything is `None`/`false` on a node
 /// without K3s.
+///
+/// The configuration's hash is of its *effective* content: `config.yaml` with the server URL
+/// and token the unit's env file supplies (`K3S_URL`, `K3S_TOKEN`) when the file does not,
+/// rendered the way [`NodeConfig::render`] writes it. A file this library wrote hashes to its
+/// own bytes' hash; one written by hand with the same meaning hashes the same, so a node
+/// installed by other means and imported does not show a spurious change.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Observed {
     /// Which K3s unit is installed, if any.
@@ -59,14 +75,52 @@ pub struct Observed {
     pub active: bool,
     /// The installed release.
     pub version: Option<K3sVersion>,
-    /// SHA-256 of `config.yaml`.
+    /// SHA-256 of the effective `config.yaml` (see above).
     pub config_sha256: Option<String>,
-    /// SHA-256 of `registries.yaml`.
+    /// SHA-256 of `registries.yaml`, canonically rendered.
     pub registries_sha256: Option<String>,
     /// SHA-256 of the unit's env file.
     pub env_sha256: Option<String>,
-    /// The server an agent is joined to (`K3S_URL` in its env file, else `server` in config.yaml).
+    /// The server an agent is joined to (`server` in config.yaml, else `K3S_URL` in its env file).
     pub server_url: Option<String>,
+    /// The text of `config.yaml` (it holds the token).
+    pub config_yaml: Option<Secret>,
+    /// The text of `registries.yaml` (it may hold passwords).
+    pub registries_yaml: Option<Secret>,
+    /// The text of the unit's env file (it may hold the token).
+    pub env_file: Option<Secret>,
+    /// Arguments on the unit's command line after `server`/`agent` (settings that are not in
+    /// config.yaml).
+    pub exec_args: Vec<String>,
+}
+
+impl Observed {
+    /// The node's effective configuration: `config.yaml`, completed with `K3S_URL` and
+    /// `K3S_TOKEN` from the env file. `None` without K3s or when config.yaml is unreadable.
+    pub fn effective_config(&self) -> Option<NodeConfig> {
+        let service = self.service?;
+        let yaml = self.config_yaml.as_ref().map(Secret::expose).unwrap_or("");
+        let mut config = NodeConfig::parse(yaml, service == Service::Server).ok()?;
+        let env = parse_env_file(self.env_file.as_ref().map(Secret::expose).unwrap_or(""));
+        if config.token.is_none() {
+            config.token = env.get("K3S_TOKEN").map(|t| Secret::new(t.as_str()));
+        }
+        match &mut config.role {
+            Role::Agent { server_url } if server_url.is_empty() => {
+                *server_url = env.get("K3S_URL").cloned().unwrap_or_default();
+            }
+            Role::Server {
+                join: join @ None, ..
+            } => *join = env.get("K3S_URL").cloned(),
+            _ => {}
+        }
+        Some(config)
+    }
+
+    /// `registries.yaml`, parsed. `None` when there is none or it is unreadable.
+    pub fn registries(&self) -> Option<Registries> {
+        Registries::parse(self.registries_yaml.as_ref()?.expose()).ok()
+    }
 }
 
 /// What a node should have.
@@ -105,12 +159,9 @@ pub async fn observe(session: &Session) -> Result<Observed, ssh::Error> {
         "for u in k3s k3s-agent; do [ -f /etc/systemd/system/$u.service ] && echo \"unit=$u\" && echo \"active=$(systemctl is-active $u 2>/dev/null)\"; done\n\
          [ -x /usr/local/bin/k3s ] && echo \"version=$(/usr/local/bin/k3s --version 2>/dev/null | head -n1)\"\n\
          for f in {CONFIG_PATH} {REGISTRIES_PATH} /etc/systemd/system/k3s.service.env /etc/systemd/system/k3s-agent.service.env; do\n\
-           [ -f \"$f\" ] && echo \"sha=$(sha256sum \"$f\" | cut -d' ' -f1) $f\"\n\
+           [ -f \"$f\" ] && echo \"sha=$(sha256sum \"$f\" | cut -d' ' -f1) $f\" && echo \"b64=$(base64 -w0 \"$f\") $f\"\n\
          done\n\
-         for f in /etc/systemd/system/k3s-agent.service.env /etc/systemd/system/k3s.service.env; do\n\
-           [ -f \"$f\" ] && sed -n 's/^K3S_URL=/k3s_url=/p' \"$f\"\n\
-         done\n\
-         [ -f {CONFIG_PATH} ] && sed -n 's/^server: */config_server=/p' {CONFIG_PATH}\n\
+         for u in k3s k3s-agent; do [ -f /etc/systemd/system/$u.service ] && sed -n '/^ExecStart=/,$p' /etc/systemd/system/$u.service | sed 's/^/exec=/'; done\n\
          true\n"
     );
     let out = session
@@ -120,9 +171,11 @@ pub async fn observe(session: &Session) -> Result<Observed, ssh::Error> {
 }
 
 fn parse_observed(text: &str) -> Observed {
+    use base64::Engine;
     let mut observed = Observed::default();
-    let unquote = |v: &str| v.trim().trim_matches('"').trim_matches('\'').to_owned();
-    let mut config_server = None;
+    let mut raw_config_sha = None;
+    let mut raw_registries_sha = None;
+    let mut exec_lines = Vec::new();
     for line in text.lines() {
         let Some((key, value)) = line.split_once('=') else {
             continue;
@@ -138,28 +191,81 @@ fn parse_observed(text: &str) -> Observed {
             }
             "active" => observed.active |= value.trim() == "active",
             "version" => observed.version = K3sVersion::from_version_output(value),
-            "sha" => {
-                if let Some((hash, file)) = value.split_once(' ') {
-                    let hash = Some(hash.to_owned());
+            "sha" | "b64" => {
+                let Some((data, file)) = value.split_once(' ') else {
+                    continue;
+                };
+                if key == "sha" {
+                    let hash = Some(data.to_owned());
                     match file {
-                        CONFIG_PATH => observed.config_sha256 = hash,
-                        REGISTRIES_PATH => observed.registries_sha256 = hash,
+                        CONFIG_PATH => raw_config_sha = hash,
+                        REGISTRIES_PATH => raw_registries_sha = hash,
                         _ if file.ends_with(".service.env") && observed.env_sha256.is_none() => {
                             observed.env_sha256 = hash
                         }
                         _ => {}
                     }
+                    continue;
+                }
+                let text = base64::engine::general_purpose::STANDARD
+                    .decode(data)
+                    .ok()
+                    .map(|b| Secret::new(String::from_utf8_lossy(&b).into_owned()));
+                match file {
+                    CONFIG_PATH => observed.config_yaml = text,
+                    REGISTRIES_PATH => observed.registries_yaml = text,
+                    _ if file.ends_with(".service.env") && observed.env_file.is_none() => {
+                        observed.env_file = text
+                    }
+                    _ => {}
                 }
             }
-            "k3s_url" => observed.server_url = Some(unquote(value)),
-            "config_server" => config_server = Some(unquote(value)),
+            "exec" => exec_lines.push(value.to_owned()),
             _ => {}
         }
     }
-    if observed.server_url.is_none() && observed.service == Some(Service::Agent) {
-        observed.server_url = config_server;
+    observed.exec_args = exec_args(&exec_lines);
+    let effective = observed.effective_config();
+    if observed.service == Some(Service::Agent) {
+        observed.server_url = effective.as_ref().and_then(|c| match &c.role {
+            Role::Agent { server_url } if !server_url.is_empty() => Some(server_url.clone()),
+            _ => None,
+        });
     }
+    observed.config_sha256 = match effective.map(|c| c.render()) {
+        Some(Ok(bytes)) => Some(sha256_hex(&bytes)),
+        _ => raw_config_sha,
+    };
+    observed.registries_sha256 = match (&observed.registries_yaml, observed.registries()) {
+        (Some(_), Some(r)) if !r.is_empty() => Some(sha256_hex(&r.render())),
+        (Some(_), Some(_)) => None,
+        _ => raw_registries_sha,
+    };
     observed
+}
+
+/// The arguments after `server`/`agent` in the unit's `ExecStart=` (which continues over
+/// lines ending in `\`).
+fn exec_args(lines: &[String]) -> Vec<String> {
+    let mut joined = String::new();
+    for line in lines {
+        let line = line.trim();
+        let continued = line.ends_with('\\');
+        joined.push(' ');
+        joined.push_str(line.trim_end_matches('\\'));
+        if !continued {
+            break;
+        }
+    }
+    let words: Vec<String> = joined
+        .split_whitespace()
+        .map(|w| w.trim_matches('\'').trim_matches('"').to_owned())
+        .filter(|w| !w.is_empty())
+        .collect();
+    match words.iter().position(|w| w == "server" || w == "agent") {
+        Some(i) => words[i + 1..].to_vec(),
+        None => Vec::new(),
+    }
 }
 
 /// Converges the node to `desired`: OS preparation, files, install or upgrade, and a restart
@@ -245,6 +351,9 @@ pub async fn converge(
             }
             _ => format!("install K3s {}", desired.install.version),
         };
+        if let Installer::AirGap { binary, sha256, .. } = &desired.install.installer {
+            upload_binary(session, binary, sha256, desired.install.version).await?;
+        }
         session
             .exec(Command::new(purpose, desired.install.script()).timeout(Duration::from_secs(600)))
             .await?;
@@ -259,6 +368,63 @@ pub async fn converge(
         wait_for_file(session, SERVER_TOKEN_PATH, desired.ready_timeout).await?;
     }
     Ok(applied)
+}
+
+/// Uploads an air-gap K3s binary to `/usr/local/bin/k3s` after checking it against the
+/// expected SHA-256, unless the node already has exactly that file; then checks that it is the
+/// release asked for (otherwise every later read would report a different version).
+async fn upload_binary(
+    session: &Session,
+    binary: &std::path::Path,
+    expected: &str,
+    version: K3sVersion,
+) -> Result<(), K3sError> {
+    let fail = |problem: String| K3sError::AirGap {
+        host: session.host().to_owned(),
+        binary: binary.display().to_string(),
+        problem,
+    };
+    let bytes = tokio::fs::read(binary)
+        .await
+        .map_err(|e| fail(format!("cannot be read: {e}")))?;
+    let actual = sha256_hex(&bytes);
+    if !actual.eq_ignore_ascii_case(expected.trim()) {
+        return Err(fail(format!(
+            "its SHA-256 is {actual}, not the expected {}; nothing was uploaded",
+            expected.trim()
+        )));
+    }
+    let present = session
+        .output(Command::new(
+            "hash the installed K3s binary",
+            "sha256sum /usr/local/bin/k3s 2>/dev/null | cut -d' ' -f1",
+        ))
+        .await?;
+    if present.stdout_text().trim() != actual {
+        session
+            .write_file(
+                "/usr/local/bin/k3s",
+                &bytes,
+                &FileOptions::new()
+                    .mode(0o755)
+                    .create_parents(true)
+                    .timeout(Duration::from_secs(600)),
+            )
+            .await?;
+    }
+    let out = session
+        .exec(Command::new(
+            "read the uploaded K3s binary's version",
+            "/usr/local/bin/k3s --version",
+        ))
+        .await?;
+    match K3sVersion::from_version_output(&out.stdout_text()) {
+        Some(found) if found == version => Ok(()),
+        found => Err(fail(format!(
+            "it is K3s {}, but version {version} is configured",
+            found.map_or_else(|| "of unknown version".to_owned(), |v| v.to_string())
+        ))),
+    }
 }
 
 /// Restarts the unit without blocking (a `Type=notify` unit that never gets ready would block
@@ -374,27 +540,58 @@ if command -v iptables-restore >/dev/null 2>&1; then iptables-restore < "$rules"
 mod tests {
     use super::*;
 
+    fn b64(text: &str) -> String {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(text)
+    }
+
     #[test]
     fn observed_state_is_parsed_from_one_report() {
-        let report = "unit=k3s-agent\nactive=active\nversion=k3s version v1.33.4+k3s1 (1a2b3c4d)\n\
-                      sha=aaa /etc/rancher/k3s/config.yaml\nsha=ccc /etc/systemd/system/k3s-agent.service.env\n\
-                      k3s_url='https://10.0.0.241:6443'\n";
-        let observed = parse_observed(report);
+        let env = "K3S_TOKEN='K10abc::server:def'\nK3S_URL='https://10.0.0.241:6443'\n";
+        let report = format!(
+            "unit=k3s-agent\nactive=active\nversion=k3s version v1.33.4+k3s1 (1a2b3c4d)\n\
+             sha=aaa /etc/rancher/k3s/config.yaml\nb64={} /etc/rancher/k3s/config.yaml\n\
+             sha=ccc /etc/systemd/system/k3s-agent.service.env\nb64={} /etc/systemd/system/k3s-agent.service.env\n\
+             exec=ExecStart=/usr/local/bin/k3s \\\nexec=    agent \\\nexec=    '--node-ip=10.0.0.5' \\\nexec=\nexec=[Install]\n",
+            b64("node-label:\n- role=worker\n"),
+            b64(env)
+        );
+        let observed = parse_observed(&report);
         assert_eq!(observed.service, Some(Service::Agent));
         assert!(observed.active);
         assert_eq!(observed.version.unwrap().to_string(), "v1.33.4+k3s1");
-        assert_eq!(observed.config_sha256.as_deref(), Some("aaa"));
         assert_eq!(observed.registries_sha256, None);
         assert_eq!(observed.env_sha256.as_deref(), Some("ccc"));
         assert_eq!(
             observed.server_url.as_deref(),
             Some("https://10.0.0.241:6443")
         );
+        assert_eq!(observed.exec_args, vec!["--node-ip=10.0.0.5".to_owned()]);
+        // The hash is of the effective configuration: the file plus the env file's URL and
+        // token, as this library would write it.
+        let mut expected = NodeConfig::new(Role::Agent {
+            server_url: "https://10.0.0.241:6443".into(),
+        });
+        expected.token = Some(Secret::new("K10abc::server:def"));
+        expected.node_labels.insert("role".into(), "worker".into());
+        assert_eq!(
+            observed.config_sha256,
+            Some(sha256_hex(&expected.render().unwrap()))
+        );
+        // The file this library writes hashes to its own bytes.
+        let own = String::from_utf8(expected.render().unwrap()).unwrap();
+        let again = parse_observed(&format!(
+            "unit=k3s-agent\nb64={} /etc/rancher/k3s/config.yaml\n",
+            b64(&own)
+        ));
+        assert_eq!(again.config_sha256, Some(sha256_hex(own.as_bytes())));
         assert_eq!(parse_observed(""), Observed::default());
-        let from_config =
-            parse_observed("unit=k3s-agent\nactive=failed\nconfig_server=https://s:6443\n");
-        assert_eq!(from_config.server_url.as_deref(), Some("https://s:6443"));
-        assert!(!from_config.active);
+        let edited = parse_observed(&format!(
+            "unit=k3s-agent\nb64={} /etc/rancher/k3s/config.yaml\n",
+            b64(&format!("{own}debug: true\n"))
+        ));
+        assert_ne!(edited.config_sha256, again.config_sha256);
+        assert!(!edited.active);
     }
 
     #[test]

@@ -99,6 +99,69 @@ impl Registries {
     }
 }
 
+impl Registries {
+    /// Reads a `registries.yaml` found on a node (for import). Mirrors and configs come out
+    /// in registry-name order.
+    pub fn parse(yaml: &str) -> Result<Registries, super::ConfigError> {
+        let unreadable =
+            |e: String| super::ConfigError::Unreadable(format!("registries.yaml: {e}"));
+        let meaningful = yaml
+            .lines()
+            .any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'));
+        if !meaningful {
+            return Ok(Registries::default());
+        }
+        let doc: Value = serde_yaml_ng::from_str(yaml).map_err(|e| unreadable(e.to_string()))?;
+        let text = |v: &Value, key: &str| v.get(key).and_then(Value::as_str).map(str::to_owned);
+        let mut registries = Registries::default();
+        if let Some(Value::Object(mirrors)) = doc.get("mirrors") {
+            for (registry, entry) in mirrors {
+                let endpoints = entry
+                    .get("endpoint")
+                    .and_then(Value::as_array)
+                    .map(|items| {
+                        items
+                            .iter()
+                            .filter_map(|i| i.as_str().map(str::to_owned))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let rewrites = entry
+                    .get("rewrite")
+                    .and_then(Value::as_object)
+                    .map(|m| {
+                        m.iter()
+                            .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                registries.mirrors.push(Mirror {
+                    registry: registry.clone(),
+                    endpoints,
+                    rewrites,
+                });
+            }
+        }
+        if let Some(Value::Object(configs)) = doc.get("configs") {
+            for (registry, entry) in configs {
+                let auth = entry.get("auth").cloned().unwrap_or(Value::Null);
+                let tls = entry.get("tls").cloned().unwrap_or(Value::Null);
+                registries.configs.push(RegistryAuth {
+                    registry: registry.clone(),
+                    username: text(&auth, "username"),
+                    password: text(&auth, "password").map(Secret::new),
+                    insecure_skip_verify: tls
+                        .get("insecure_skip_verify")
+                        .and_then(Value::as_bool)
+                        .unwrap_or(false),
+                    ca_file: text(&tls, "ca_file"),
+                });
+            }
+        }
+        Ok(registries)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -153,5 +216,29 @@ mod tests {
         };
         let yaml = String::from_utf8(registries.render()).unwrap();
         assert!(yaml.contains("'*'") || yaml.contains("\"*\""), "{yaml}");
+    }
+
+    #[test]
+    fn a_rendered_file_parses_back_to_the_same_bytes() {
+        let registries = Registries {
+            mirrors: vec![Mirror {
+                registry: "docker.io".into(),
+                endpoints: vec!["https://zot.example.com:5000".into()],
+                rewrites: [("^library/(.*)".to_owned(), "mirror/$1".to_owned())].into(),
+            }],
+            configs: vec![RegistryAuth {
+                registry: "zot.example.com:5000".into(),
+                username: Some("pull".into()),
+                password: Some(Secret::new("pw")),
+                insecure_skip_verify: true,
+                ca_file: Some("/etc/ssl/zot.pem".into()),
+            }],
+        };
+        let text = String::from_utf8(registries.render()).unwrap();
+        let parsed = Registries::parse(&text).unwrap();
+        assert_eq!(parsed.render(), registries.render());
+        assert_eq!(parsed.configs[0].password.as_ref().unwrap().expose(), "pw");
+        assert!(Registries::parse("# nothing\n").unwrap().is_empty());
+        assert!(Registries::parse("mirrors: [").is_err());
     }
 }

@@ -143,6 +143,52 @@ impl Value {
 }
 
 impl Value {
+    /// Plain JSON as the value and type an HCL literal with the same content has: objects
+    /// become objects, arrays tuples, and the result is wrapped for a `dynamic` position.
+    /// The inverse of [`Value::to_plain_json`] for values written in configuration.
+    pub fn from_plain_json(json: &serde_json::Value) -> Value {
+        if json.is_null() {
+            return Value::Null;
+        }
+        let (ty, value) = literal(json);
+        Value::Dynamic(ty, Box::new(value))
+    }
+}
+
+fn literal(json: &serde_json::Value) -> (Type, Value) {
+    use serde_json::Value as J;
+    match json {
+        J::Null => (Type::Dynamic, Value::Null),
+        J::Bool(b) => (Type::Bool, Value::Bool(*b)),
+        J::String(s) => (Type::String, Value::String(s.clone())),
+        J::Number(n) => {
+            let number = n
+                .as_i64()
+                .map(Number::from)
+                .or_else(|| n.as_f64().and_then(Number::from_f64));
+            (
+                Type::Number,
+                number.map(Value::Number).unwrap_or(Value::Null),
+            )
+        }
+        J::Array(items) => {
+            let (types, values) = items.iter().map(literal).unzip();
+            (Type::Tuple(types), Value::Tuple(values))
+        }
+        J::Object(members) => {
+            let mut types = BTreeMap::new();
+            let mut values = BTreeMap::new();
+            for (k, v) in members {
+                let (t, v) = literal(v);
+                types.insert(k.clone(), t);
+                values.insert(k.clone(), v);
+            }
+            (Type::Object(types), Value::Object(values))
+        }
+    }
+}
+
+impl Value {
     /// The value as plain JSON, dropping type information (objects and maps become JSON
     /// objects; lists, sets and tuples arrays). `None` when anything inside is unknown.
     pub fn to_plain_json(&self) -> Option<serde_json::Value> {
