@@ -11,3 +11,5 @@ pub mod terraform;
 pub mod testbed;
 
 pub mod standin;
+
+pub mod oci;
