@@ -4,11 +4,12 @@
 //! live state back. It knows nothing about Terraform: any Rust tool can use it.
 //!
 //! The library is layered like this, each layer usable on its own:
-//! - `oci`: OCI request signing, config files and typed API clients;
+//! - [`oci`]: OCI request signing, config files and typed API clients;
 //! - [`ssh`]: connections to nodes, command execution, file transfer, privilege escalation,
 //!   port forwarding;
 //! - [`k3s`]: desired K3s configuration turned into files and services on a node;
 //! - `argocd`: Argo CD installation and the root App-of-Apps.
 
 pub mod k3s;
+pub mod oci;
 pub mod ssh;
