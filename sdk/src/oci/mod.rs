@@ -2,7 +2,7 @@
 //! retry rules, and the typed API calls a K3s bootstrap needs (instances and their addresses,
 //! network load balancer backends, vault secrets).
 //!
-//! Layered like kube-rs, each layer usable alone:
+//! Three layers, each usable alone:
 //! - pure, no network: [`PrivateKey`] (PEM loading, fingerprint), [`Signer`] (the OCI HTTP
 //!   signature, byte-identical to Oracle's SDKs), [`ConfigFile`]/[`Profile`]/[`ProfileBuilder`]
 //!   (`~/.oci/config` and explicit values), [`Region`]/[`Service`] (endpoints), [`RetryPolicy`];
