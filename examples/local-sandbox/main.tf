@@ -68,10 +68,10 @@ resource "k3s_server" "main" {
 resource "k3s_agent" "worker" {
   for_each = var.agents
 
-  host        = each.value.host
-  version     = var.k3s_version
-  server_url  = k3s_server.main.api_endpoint
-  token       = k3s_server.main.join_token
+  host       = each.value.host
+  version    = var.k3s_version
+  server_url = k3s_server.main.api_endpoint
+  token      = k3s_server.main.join_token
   # Lets destroy drain the node and delete its Node object, and reads Ready back.
   kubeconfig  = k3s_server.main.kubeconfig
   node_labels = { role = "worker" }

@@ -207,6 +207,8 @@ struct State {
     retry_tokens: HashMap<String, (String, String)>,
     faults: Vec<Fault>,
     requests: Vec<RecordedRequest>,
+    /// Seconds the clock signatures are checked against is ahead of the real one.
+    clock_offset: i64,
 }
 
 /// A running fake OCI endpoint; stops when dropped.
@@ -288,6 +290,12 @@ impl FakeOci {
     /// Adds a fault; faults are matched in the order they were injected.
     pub fn inject(&self, fault: Fault) {
         self.lock().faults.push(fault);
+    }
+
+    /// Sets how many seconds the clock that signed dates are checked against is ahead of real
+    /// time (negative: behind), to make callers' dates look stale or from the future.
+    pub fn set_clock_offset(&self, seconds: i64) {
+        self.lock().clock_offset = seconds;
     }
 
     /// Removes every fault.
@@ -562,10 +570,16 @@ async fn serve(
         headers: &parts.headers,
         body: &body,
     };
+    let offset = Duration::from_secs(state.clock_offset.unsigned_abs());
+    let clock = if state.clock_offset >= 0 {
+        now + offset
+    } else {
+        now - offset
+    };
     let auth = verify(
         &received,
         |key_id| state.keys.get(key_id).map(|k| k.public.clone()),
-        now,
+        clock,
         MAX_SKEW,
     );
     let outcome = match &auth {
@@ -856,6 +870,7 @@ impl State {
             retry_tokens: HashMap::new(),
             faults: Vec::new(),
             requests: Vec::new(),
+            clock_offset: 0,
         })
     }
 

@@ -190,14 +190,13 @@ impl Resource for K3sServer {
         ctx.set_private(
             serde_json::to_vec(&serde_json::json!({ "token": token })).unwrap_or_default(),
         );
-        let failure = "Installing the K3s server failed";
         let (session, observed, id) = node::apply(
             ctx,
             planned,
             role(planned),
             Service::Server,
             Some(Secret::new(token)),
-            failure,
+            node::Operation::Create,
         )
         .await?;
         read_back(&session, &observed, planned, &id, Some(node::READY_WAIT)).await
@@ -227,14 +226,13 @@ impl Resource for K3sServer {
             .and_then(Value::as_str)
             .map(str::to_owned)
             .or_else(|| private_token(&ctx.private()));
-        let failure = "Updating the K3s server failed";
         let (session, observed, id) = node::apply(
             ctx,
             planned,
             role(planned),
             Service::Server,
             token.map(Secret::new),
-            failure,
+            node::Operation::Update,
         )
         .await?;
         read_back(&session, &observed, planned, &id, Some(node::READY_WAIT)).await
@@ -315,10 +313,12 @@ async fn read_back(
         .map(str::to_owned)
         .unwrap_or_else(|| {
             default_endpoint(
-                state
+                &state
                     .attr("host")
                     .and_then(Value::as_str)
-                    .unwrap_or("127.0.0.1"),
+                    .map(str::to_owned)
+                    .or_else(|| node::host_of_id(id))
+                    .unwrap_or_else(|| "127.0.0.1".into()),
             )
         });
     let token = session

@@ -28,7 +28,8 @@ fn flag(v: &Value, name: &str) -> Option<bool> {
     v.attr(name).and_then(Value::as_bool)
 }
 
-fn expand_home(path: &str) -> String {
+/// `~/x` -> `$HOME/x`.
+pub fn expand_home(path: &str) -> String {
     match (path.strip_prefix("~/"), std::env::var("HOME")) {
         (Some(rest), Ok(home)) => format!("{home}/{rest}"),
         _ => path.to_owned(),
@@ -69,18 +70,135 @@ fn host_key(block: &Value, provider: &ProviderConfig) -> Result<HostKeyPolicy, D
     )))
 }
 
-/// The SSH target of a node resource, and its id (`ssh://user@host:port`).
-pub fn target(state: &Value, provider: &ProviderConfig) -> Result<(Target, String), Diagnostics> {
-    let host = match (text(state, "host"), text(state, "oci_instance_id")) {
-        (Some(host), _) => host.to_owned(),
-        (None, Some(_)) => {
-            return Err(Diagnostics::from_error(
-                "oci_instance_id is not supported yet",
-                "This version reaches nodes by `host` only; resolving OCI instances arrives with the OCI support.",
+/// Where a node's host is: the address to connect to, and its private IP when known (an OCI
+/// instance's, or `host` when it is an IP address), for load balancer backends.
+#[derive(Debug, Clone)]
+pub struct Location {
+    /// The address SSH connects to.
+    pub address: String,
+    /// The host's private IP address, if known.
+    pub private_ip: Option<String>,
+}
+
+/// Whether a node's host still exists.
+#[derive(Debug, Clone)]
+pub enum Whereabouts {
+    /// It is there.
+    At(Location),
+    /// Its OCI instance is terminated or not found (why, for the warning).
+    Gone(String),
+}
+
+/// Finds the node's host: `host` as given, or the address of `oci_instance_id` looked up with
+/// its `oci_profile` (`oci_address` picks the private or public IP). A terminated or unknown
+/// instance is [`Whereabouts::Gone`].
+pub async fn locate(state: &Value, provider: &ProviderConfig) -> Result<Whereabouts, Diagnostics> {
+    match (text(state, "host"), text(state, "oci_instance_id")) {
+        (Some(host), _) => Ok(Whereabouts::At(Location {
+            address: host.to_owned(),
+            private_ip: host
+                .parse::<std::net::IpAddr>()
+                .ok()
+                .map(|ip| ip.to_string()),
+        })),
+        (None, Some(instance)) => {
+            locate_instance(
+                provider,
+                instance,
+                text(state, "oci_profile"),
+                text(state, "oci_address"),
+            )
+            .await
+        }
+        (None, None) => Err(Diagnostics::from_error(
+            "Missing host",
+            "Set `host` or `oci_instance_id`.",
+        )),
+    }
+}
+
+/// Looks up an OCI instance's address through profile `profile` (the first when `None`).
+pub async fn locate_instance(
+    provider: &ProviderConfig,
+    instance_id: &str,
+    profile: Option<&str>,
+    address_kind: Option<&str>,
+) -> Result<Whereabouts, Diagnostics> {
+    let (name, client) = provider.oci.client(profile)?;
+    let instance = match client.compute().get_instance(instance_id).await {
+        Ok(instance) => instance,
+        Err(e) if e.status() == Some(404) => {
+            return Ok(Whereabouts::Gone(format!(
+                "OCI instance {instance_id} is not found through OCI profile {name:?}. {e}"
+            )))
+        }
+        Err(e) => {
+            return Err(failed(
+                &format!("Cannot look up OCI instance {instance_id} (OCI profile {name:?})"),
+                e,
             ))
         }
-        (None, None) => return Err(Diagnostics::from_error("Missing host", "Set `host`.")),
     };
+    if matches!(
+        instance.lifecycle_state.as_str(),
+        "TERMINATED" | "TERMINATING"
+    ) {
+        return Ok(Whereabouts::Gone(format!(
+            "OCI instance {instance_id} ({}) is {}.",
+            instance.display_name, instance.lifecycle_state
+        )));
+    }
+    let addresses = client
+        .resolve_instance_addresses(instance_id)
+        .await
+        .map_err(|e| {
+            failed(
+                &format!("Cannot find the address of OCI instance {instance_id}"),
+                e,
+            )
+        })?;
+    let address = if address_kind == Some("public") {
+        addresses.public_ip.clone().ok_or_else(|| {
+            Diagnostics::from_error(
+                format!("OCI instance {instance_id} has no public IP"),
+                format!(
+                    "{} ({}) has only the private IP {}; set `oci_address = \"private\"` (through a bastion or a peered network) or assign it a public IP.",
+                    instance_id, instance.display_name, addresses.private_ip
+                ),
+            )
+        })?
+    } else {
+        addresses.private_ip.clone()
+    };
+    tracing::debug!(instance = instance_id, profile = %name, address = %address, "resolved OCI instance");
+    Ok(Whereabouts::At(Location {
+        address,
+        private_ip: Some(addresses.private_ip),
+    }))
+}
+
+/// The SSH target of a node resource, and its id (`ssh://user@host:port`); a node whose OCI
+/// instance is gone is an error here (reads use [`connect_for_read`], which treats it as gone).
+pub async fn target(
+    state: &Value,
+    provider: &ProviderConfig,
+) -> Result<(Target, String), Diagnostics> {
+    match locate(state, provider).await? {
+        Whereabouts::At(location) => target_at(state, provider, &location.address),
+        Whereabouts::Gone(why) => Err(Diagnostics::from_error(
+            "The node's OCI instance is gone",
+            format!("{why} Point `oci_instance_id` at a running instance."),
+        )),
+    }
+}
+
+/// The SSH target of a node resource at `host`, and its id (`ssh://user@host:port`).
+pub fn target_at(
+    state: &Value,
+    provider: &ProviderConfig,
+    host: &str,
+) -> Result<(Target, String), Diagnostics> {
+    let host = host.to_owned();
     let block = state.attr("ssh").cloned().unwrap_or(Value::Null);
     let user = text(&block, "user")
         .map(str::to_owned)
@@ -351,16 +469,34 @@ pub fn plan(request: PlanRequest<'_>, desired: Option<Desired>, keep: &[&str]) {
     }
 }
 
-/// Connects for a read: an unreachable host reads as gone (with a warning), so a node that was
-/// deleted plans a re-create instead of failing every plan.
+/// Connects for a read: an unreachable host, or a terminated (or unknown) OCI instance, reads
+/// as gone (with a warning), so a node that was deleted plans a re-create instead of failing
+/// every plan.
 pub async fn connect_for_read(
     ctx: &Context,
     state: &Value,
 ) -> Result<Option<(Session, String)>, Diagnostics> {
+    Ok(connect_located(ctx, state)
+        .await?
+        .map(|(session, id, _)| (session, id)))
+}
+
+/// [`connect_for_read`], also returning where the node is.
+pub async fn connect_located(
+    ctx: &Context,
+    state: &Value,
+) -> Result<Option<(Session, String, Location)>, Diagnostics> {
     let provider = ctx.provider::<ProviderConfig>()?;
-    let (target, id) = target(state, &provider)?;
+    let location = match locate(state, &provider).await? {
+        Whereabouts::At(location) => location,
+        Whereabouts::Gone(why) => {
+            ctx.warn("The node's OCI instance is gone; it reads as gone", why);
+            return Ok(None);
+        }
+    };
+    let (target, id) = target_at(state, &provider, &location.address)?;
     match Session::connect(&target).await {
-        Ok(session) => Ok(Some((session, id))),
+        Ok(session) => Ok(Some((session, id, location))),
         Err(e) => {
             ctx.warn(
                 format!("{} is unreachable; it reads as gone", target.host),
@@ -396,7 +532,17 @@ async fn destroy_unbounded(
         return Ok(());
     }
     let provider = ctx.provider::<ProviderConfig>()?;
-    let (target, _) = target(prior, &provider)?;
+    let location = match locate(prior, &provider).await? {
+        Whereabouts::At(location) => location,
+        Whereabouts::Gone(why) => {
+            ctx.warn(
+                "The node's OCI instance is gone; there is no K3s to uninstall",
+                why,
+            );
+            return Ok(());
+        }
+    };
+    let (target, _) = target_at(prior, &provider, &location.address)?;
     let session = match Session::connect(&target).await {
         Ok(session) => session,
         Err(e) => {
@@ -514,25 +660,53 @@ pub async fn observe(session: &Session) -> Result<Observed, Diagnostics> {
         .map_err(|e| failed("Cannot read K3s on the host", e))
 }
 
+/// Which of the two apply paths runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    /// A new node.
+    Create,
+    /// A node in state.
+    Update,
+}
+
+impl Operation {
+    /// The operation's name in the `timeouts` block.
+    fn name(self) -> &'static str {
+        match self {
+            Operation::Create => "create",
+            Operation::Update => "update",
+        }
+    }
+
+    /// The summary shown when converging the node fails.
+    fn failure(self, service: Service) -> String {
+        let what = match service {
+            Service::Server => "server",
+            Service::Agent => "agent",
+        };
+        match self {
+            Operation::Create => format!("Installing the K3s {what} failed"),
+            Operation::Update => format!("Updating the K3s {what} failed"),
+        }
+    }
+}
+
 /// The create/update path of both node types: connect, converge to the configuration, and
-/// read the node back. `failure` is the summary shown when converging fails.
+/// read the node back, within the `timeouts` deadline of `operation`.
 pub async fn apply(
     ctx: &Context,
     planned: &Value,
     role: Role,
     service: Service,
     token: Option<Secret>,
-    failure: &str,
+    operation: Operation,
 ) -> Result<(Session, Observed, String), Diagnostics> {
-    let operation = if failure.starts_with("Installing") {
-        "create"
-    } else {
-        "update"
-    };
-    let deadline = operation_deadline(planned, operation);
+    let deadline = operation_deadline(planned, operation.name());
+    let failure = operation.failure(service);
+    let operation = operation.name();
     tokio::time::timeout(
         deadline,
-        apply_unbounded(ctx, planned, role, service, token, failure),
+        apply_unbounded(ctx, planned, role, service, token, &failure),
     )
     .await
     .unwrap_or_else(|_| Err(timed_out(planned, operation, deadline)))
@@ -554,7 +728,9 @@ fn timed_out(state: &Value, operation: &str, deadline: Duration) -> Diagnostics 
         format!("Timed out after {deadline:?}"),
         format!(
             "The {operation} of the node at {} did not finish within timeouts.{operation}. Raise it, or look at the node: nothing is lost, the next apply continues from what is there.",
-            text(state, "host").unwrap_or("?")
+            text(state, "host")
+                .or_else(|| text(state, "oci_instance_id"))
+                .unwrap_or("?")
         ),
     )
 }
@@ -568,7 +744,7 @@ async fn apply_unbounded(
     failure: &str,
 ) -> Result<(Session, Observed, String), Diagnostics> {
     let provider = ctx.provider::<ProviderConfig>()?;
-    let (target, id) = target(planned, &provider)?;
+    let (target, id) = target(planned, &provider).await?;
     let desired = desired(planned, &provider, role, service, token)?;
     let session = connect(&target).await?;
     let before = observe(&session).await?;
@@ -631,27 +807,38 @@ fn parse_import_id(id: &str) -> Result<ImportId, String> {
     Ok(ImportId { user, host, port })
 }
 
-/// What an import found on a node.
-pub struct Imported {
-    /// The state to hand Terraform; its read completes the computed attributes.
-    pub state: Value,
-    /// The token the node runs with (config.yaml or its env file).
-    pub token: Option<String>,
+/// The host of a node id `ssh://user@host:port`.
+pub fn host_of_id(id: &str) -> Option<String> {
+    parse_import_id(id).ok().map(|parsed| parsed.host)
 }
 
-/// Imports the K3s node at `ssh://user@host:port`: connects with the provider's SSH settings,
-/// checks the node runs `service`, and reads its settings from config.yaml, registries.yaml
-/// and the unit's env file, so that a configuration describing the node plans no change.
-pub async fn import(
-    ctx: &Context,
-    id: &str,
+/// An import ID naming an OCI instance: `ocid1.instance...` or `PROFILE/ocid1.instance...`.
+fn parse_oci_import_id(id: &str) -> Option<(Option<&str>, &str)> {
+    let id = id.trim();
+    if id.starts_with("ocid1.instance.") {
+        return Some((None, id));
+    }
+    match id.split_once('/') {
+        Some((profile, instance))
+            if !profile.is_empty()
+                && !profile.contains(':')
+                && instance.starts_with("ocid1.instance.") =>
+        {
+            Some((Some(profile), instance))
+        }
+        _ => None,
+    }
+}
+
+/// The import state and target of `ssh://user@host:port`, and the host.
+fn import_target_by_ssh(
+    provider: &ProviderConfig,
     block: &Block,
-    service: Service,
-) -> Result<Imported, Diagnostics> {
+    id: &str,
+) -> Result<(Value, Target, String, String), Diagnostics> {
     let parsed = parse_import_id(id).map_err(|e| failed("Invalid import ID", e))?;
-    let provider = ctx.provider::<ProviderConfig>()?;
     let default_user = provider.ssh_user.clone().unwrap_or_else(|| "root".into());
-    let mut state = block.unset_value();
+    let state = block.unset_value();
     let ssh_block = block
         .blocks
         .iter()
@@ -675,11 +862,100 @@ pub async fn import(
         ),
         _ => Value::Null,
     };
-    state = with(
+    let state = with(
         &state,
         [("host", Value::string(parsed.host.clone())), ("ssh", ssh)],
     );
-    let (target, id) = target(&state, &provider)?;
+    let (target, id) = target_at(&state, provider, &parsed.host)?;
+    Ok((state, target, id, parsed.host))
+}
+
+/// The import state and target of an OCI instance: through `profile`, or the first profile
+/// that finds it (recorded in `oci_profile` unless it is the first, the default).
+async fn import_target_by_instance(
+    provider: &ProviderConfig,
+    block: &Block,
+    profile: Option<&str>,
+    instance: &str,
+) -> Result<(Value, Target, String), Diagnostics> {
+    let names = match profile {
+        Some(profile) => vec![profile.to_owned()],
+        None => provider.oci.names(),
+    };
+    if names.is_empty() {
+        return Err(Diagnostics::from_error(
+            "No OCI profile configured",
+            format!("Importing {instance} needs an `oci_profile` block in the provider configuration to look it up with."),
+        ));
+    }
+    let first = provider.oci.names().into_iter().next();
+    let mut misses = Vec::new();
+    for name in &names {
+        let location = match locate_instance(provider, instance, Some(name), None).await {
+            Ok(Whereabouts::At(location)) => location,
+            Ok(Whereabouts::Gone(why)) => {
+                misses.push(why);
+                continue;
+            }
+            Err(e) => {
+                misses.extend(e.0.iter().map(|d| format!("{}: {}", d.summary, d.detail)));
+                continue;
+            }
+        };
+        let recorded = if profile.is_some() || first.as_deref() != Some(name.as_str()) {
+            Value::string(name.clone())
+        } else {
+            Value::Null
+        };
+        let state = with(
+            &block.unset_value(),
+            [
+                ("oci_instance_id", Value::string(instance)),
+                ("oci_profile", recorded),
+            ],
+        );
+        let (target, id) = target_at(&state, provider, &location.address)?;
+        return Ok((state, target, id));
+    }
+    Err(Diagnostics::from_error(
+        format!("Cannot import OCI instance {instance}"),
+        format!(
+            "No OCI profile ({}) finds a running instance with this OCID. {}",
+            names.join(", "),
+            misses.join(" ")
+        ),
+    ))
+}
+
+/// What an import found on a node.
+pub struct Imported {
+    /// The state to hand Terraform; its read completes the computed attributes.
+    pub state: Value,
+    /// The token the node runs with (config.yaml or its env file).
+    pub token: Option<String>,
+}
+
+/// Imports the K3s node at `ssh://user@host:port`: connects with the provider's SSH settings,
+/// checks the node runs `service`, and reads its settings from config.yaml, registries.yaml
+/// and the unit's env file, so that a configuration describing the node plans no change.
+pub async fn import(
+    ctx: &Context,
+    id: &str,
+    block: &Block,
+    service: Service,
+) -> Result<Imported, Diagnostics> {
+    let provider = ctx.provider::<ProviderConfig>()?;
+    let (state, target, id, shown) = match parse_oci_import_id(id) {
+        Some((profile, instance)) => {
+            let (state, target, id) =
+                import_target_by_instance(&provider, block, profile, instance).await?;
+            (state, target, id, instance.to_owned())
+        }
+        None => {
+            let (state, target, id, host) = import_target_by_ssh(&provider, block, id)?;
+            (state, target, id, host)
+        }
+    };
     let session = connect(&target).await?;
     let observed = observe(&session).await?;
     match observed.service {
@@ -689,7 +965,7 @@ pub async fn import(
                 "Wrong resource type for this node",
                 format!(
                     "{} runs {}.service; import it as {}.",
-                    parsed.host,
+                    shown,
                     found.unit(),
                     if found == Service::Server {
                         "k3s_server"
@@ -704,7 +980,7 @@ pub async fn import(
                 "No K3s on this host",
                 format!(
                     "{} has neither k3s.service nor k3s-agent.service; there is nothing to import.",
-                    parsed.host
+                    shown
                 ),
             ))
         }
@@ -724,7 +1000,7 @@ pub async fn import(
             "Cannot read config.yaml",
             format!(
                 "{}: {} is not a YAML map of K3s settings.",
-                parsed.host,
+                shown,
                 k3s::CONFIG_PATH
             ),
         )
@@ -856,6 +1132,24 @@ fn registry_auth_values(registries: &Registries) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn import_ids_may_name_oci_instances() {
+        assert_eq!(
+            parse_oci_import_id("ocid1.instance.oc1.phx.abc"),
+            Some((None, "ocid1.instance.oc1.phx.abc"))
+        );
+        assert_eq!(
+            parse_oci_import_id("tenancy_b/ocid1.instance.oc1.phx.abc"),
+            Some((Some("tenancy_b"), "ocid1.instance.oc1.phx.abc"))
+        );
+        assert_eq!(parse_oci_import_id("ssh://root@10.0.0.5"), None);
+        assert_eq!(parse_oci_import_id("ocid1.compartment.oc1..abc"), None);
+        assert_eq!(
+            host_of_id("ssh://root@10.0.0.5:22").as_deref(),
+            Some("10.0.0.5")
+        );
+    }
 
     #[test]
     fn import_ids_are_ssh_urls_without_secrets() {
