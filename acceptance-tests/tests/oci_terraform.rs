@@ -5,6 +5,7 @@
 //! - a `k3s_agent` created by `oci_instance_id` lands on the test-bed node whose private IP the
 //!   instance has, joins the `nlb_backend` set (work requests polled), re-adds a backend
 //!   removed behind Terraform's back, reads as gone once its instance is terminated, and on
+//!   import by instance OCID leaves only connection settings to apply;
 //!   destroy leaves the backend set and uninstalls K3s;
 //! - a wrong fingerprint, a key OCI does not know and a stale date each fail `terraform plan`
 //!   with an error naming the cause, and no private key text reaches Terraform's output or
@@ -409,12 +410,16 @@ variable "agent_host_key" {{ type = string }}
 variable "private_key_file" {{ type = string }}
 variable "installer_url" {{ type = string }}
 variable "release_base_url" {{ type = string }}
+variable "known_hosts_file" {{ type = string }}
 
 provider "k3s" {{
   installer_url    = var.installer_url
   release_base_url = var.release_base_url
   ssh {{
     private_key_file = var.private_key_file
+    # What `terraform import` verifies host keys with (a resource's `ssh` block is not
+    # available to it).
+    known_hosts_file = var.known_hosts_file
   }}{}
 }}
 
@@ -465,6 +470,10 @@ output "backend" {{ value = k3s_agent.worker.nlb_backend_name }}
         ),
         ("installer_url", releases.install_url.clone()),
         ("release_base_url", releases.github_url.clone()),
+        (
+            "known_hosts_file",
+            bed.known_hosts_path().display().to_string(),
+        ),
     ] {
         vars[k] = v.into();
     }
@@ -529,6 +538,87 @@ output "backend" {{ value = k3s_agent.worker.nlb_backend_name }}
         "terminated instance:\n{gone}"
     );
     fake.set_instance_state(instance_id, "RUNNING")?;
+
+    // Import by instance OCID: the agent, forgotten, comes back from the node. What is not on
+    // the node (the pinned host key, the kubeconfig, the load balancer block) is all the first
+    // plan changes, in place; after that apply the plan is empty.
+    wd.run(&["state", "rm", "k3s_agent.worker"])?.ok()?;
+    wd.run(&[
+        "import",
+        "-input=false",
+        "-no-color",
+        "k3s_agent.worker",
+        instance_id,
+    ])?
+    .ok()?;
+    let state = wd.run(&["show", "-json"])?.ok()?.json()?;
+    let imported = state["values"]["root_module"]["resources"]
+        .as_array()
+        .and_then(|r| r.iter().find(|r| r["address"] == "k3s_agent.worker"))
+        .map(|r| r["values"].clone())
+        .unwrap_or_default();
+    ensure!(
+        imported["oci_instance_id"] == instance_id
+            && imported["host"].is_null()
+            && imported["server_url"] == format!("https://{}:6443", server.address()).as_str()
+            && imported["version"] == VERSION,
+        "imported state: id {} host {} server_url {} version {}",
+        imported["oci_instance_id"],
+        imported["host"],
+        imported["server_url"],
+        imported["version"]
+    );
+    let after_import = wd.run(&["plan", "-input=false", "-no-color", "-out=import.tfplan"])?;
+    ensure!(after_import.code == 0, "{after_import}");
+    let planned = wd.run(&["show", "-json", "import.tfplan"])?.ok()?.json()?;
+    for change in planned["resource_changes"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+    {
+        let c = &change["change"];
+        if c["actions"] == serde_json::json!(["no-op"]) {
+            continue;
+        }
+        ensure!(
+            change["address"] == "k3s_agent.worker"
+                && c["actions"] == serde_json::json!(["update"]),
+            "unexpected change after import: {} {}",
+            change["address"],
+            c["actions"]
+        );
+        let changed: Vec<String> = c["after"]
+            .as_object()
+            .map(|after| {
+                after
+                    .keys()
+                    .filter(|k| c["before"][k.as_str()] != after[k.as_str()])
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        let allowed = [
+            "ssh",
+            "kubeconfig",
+            "nlb_backend",
+            "nlb_backend_name",
+            "nlb_backend_present",
+        ];
+        ensure!(
+            changed.iter().all(|k| allowed.contains(&k.as_str())),
+            "the import left more than connection settings to change: {changed:?}"
+        );
+    }
+    apply()?.ok()?;
+    let settled = plan()?;
+    ensure!(
+        settled.code == 0,
+        "plan after applying the import:\n{settled}"
+    );
+    ensure!(
+        members()? == vec![backend_name.clone()],
+        "membership after import"
+    );
 
     // Destroy: the backend is removed (work request polled) and K3s uninstalled.
     wd.run(&["destroy", "-auto-approve", "-input=false", "-no-color"])?
