@@ -6,6 +6,7 @@
 //! so the caller hands it one ([`ApiAccess::Kubeconfig`]), which lives on the node only for
 //! the command's duration in a 0600 temporary file, passed on stdin, never in argv.
 
+use super::install::quote;
 use super::KUBECONFIG_PATH;
 use crate::ssh::{self, Command, Secret, Session};
 use std::time::Duration;
@@ -167,10 +168,6 @@ fn last_lines(text: &str) -> String {
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
     let start = lines.len().saturating_sub(3);
     lines[start..].join(" / ")
-}
-
-fn quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "'\\''"))
 }
 
 #[cfg(test)]

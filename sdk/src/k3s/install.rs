@@ -132,7 +132,8 @@ pub fn parse_env_file(text: &str) -> BTreeMap<String, String> {
         .collect()
 }
 
-fn quote(s: &str) -> String {
+/// `s` as one single-quoted POSIX shell word.
+pub(super) fn quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
 }
 
