@@ -6,7 +6,10 @@ mod k3s_agent;
 mod k3s_oci_instances;
 mod k3s_server;
 mod node;
+mod oci_profiles;
 pub mod shared;
+
+pub use oci_profiles::{OciProfileSettings, OciProfiles};
 
 use crate::runtime::cty::{Type, Value};
 use crate::runtime::schema::{Attribute, Block, NestedBlock, Schema};
@@ -37,165 +40,6 @@ pub struct ProviderConfig {
     pub known_hosts_file: Option<String>,
     /// The `oci_profile` blocks, with their API clients made on first use.
     pub oci: Arc<OciProfiles>,
-}
-
-/// One `oci_profile` block: how to build an OCI identity. `Debug` shows no secrets.
-#[derive(Clone, Default)]
-pub struct OciProfileSettings {
-    /// The name resources refer to.
-    pub name: String,
-    /// The OCI config file.
-    pub config_file: Option<String>,
-    /// The profile in the config file.
-    pub profile: Option<String>,
-    /// Tenancy OCID.
-    pub tenancy: Option<String>,
-    /// User OCID.
-    pub user: Option<String>,
-    /// API key fingerprint.
-    pub fingerprint: Option<String>,
-    /// Region.
-    pub region: Option<String>,
-    /// Inline private key PEM.
-    pub private_key: Option<k3s_sdk::oci::Secret>,
-    /// Private key file.
-    pub private_key_file: Option<String>,
-    /// Private key passphrase.
-    pub passphrase: Option<k3s_sdk::oci::Secret>,
-    /// Base URL override.
-    pub endpoint: Option<String>,
-    /// Extra CA certificates (PEM file).
-    pub ca_certificate_file: Option<String>,
-}
-
-impl std::fmt::Debug for OciProfileSettings {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OciProfileSettings")
-            .field("name", &self.name)
-            .field("config_file", &self.config_file)
-            .field("profile", &self.profile)
-            .field("region", &self.region)
-            .field("endpoint", &self.endpoint)
-            .finish_non_exhaustive()
-    }
-}
-
-impl OciProfileSettings {
-    fn client(&self) -> Result<k3s_sdk::oci::Client, k3s_sdk::oci::Error> {
-        use k3s_sdk::oci::{Client, Profile};
-        let mut builder = Profile::builder();
-        if let Some(file) = &self.config_file {
-            builder = builder.config_file(file);
-        }
-        if let Some(profile) = &self.profile {
-            builder = builder.profile(profile);
-        }
-        if let Some(v) = &self.tenancy {
-            builder = builder.tenancy(v);
-        }
-        if let Some(v) = &self.user {
-            builder = builder.user(v);
-        }
-        if let Some(v) = &self.fingerprint {
-            builder = builder.fingerprint(v);
-        }
-        if let Some(v) = &self.region {
-            builder = builder.region(v);
-        }
-        if let Some(v) = &self.private_key {
-            builder = builder.private_key_pem(v.clone());
-        }
-        if let Some(v) = &self.private_key_file {
-            builder = builder.private_key_path(v);
-        }
-        if let Some(v) = &self.passphrase {
-            builder = builder.passphrase(v.clone());
-        }
-        let profile = builder.build()?;
-        let mut client = Client::from_profile(&profile)?;
-        if let Some(endpoint) = &self.endpoint {
-            client = client.endpoint_override(endpoint)?;
-        }
-        if let Some(file) = &self.ca_certificate_file {
-            let pem = std::fs::read(file).map_err(|source| k3s_sdk::oci::Error::ReadFile {
-                what: "CA certificate file",
-                path: file.into(),
-                source,
-            })?;
-            client = client.add_root_certificate_pem(&pem)?;
-        }
-        client.build()
-    }
-}
-
-/// The provider's OCI profiles, in configuration order; each one's [`k3s_sdk::oci::Client`] is
-/// built on first use (loading and checking the key then) and kept for the provider's life.
-#[derive(Debug, Default)]
-pub struct OciProfiles {
-    profiles: Vec<OciProfileSettings>,
-    clients: std::sync::Mutex<std::collections::HashMap<String, k3s_sdk::oci::Client>>,
-}
-
-impl OciProfiles {
-    /// Profiles from their settings, in order.
-    pub fn new(profiles: Vec<OciProfileSettings>) -> OciProfiles {
-        OciProfiles {
-            profiles,
-            clients: Default::default(),
-        }
-    }
-
-    /// The profile names, in configuration order.
-    pub fn names(&self) -> Vec<String> {
-        self.profiles.iter().map(|p| p.name.clone()).collect()
-    }
-
-    /// The client of profile `name`, or of the first profile when `None`, with its name.
-    pub fn client(
-        &self,
-        name: Option<&str>,
-    ) -> Result<(String, k3s_sdk::oci::Client), Diagnostics> {
-        let settings = match name {
-            Some(name) => self.profiles.iter().find(|p| p.name == name).ok_or_else(|| {
-                Diagnostics::from_error(
-                    format!("Unknown OCI profile {name:?}"),
-                    format!(
-                        "The provider has no `oci_profile` block named {name:?}; its profiles are: {}.",
-                        self.listed()
-                    ),
-                )
-            })?,
-            None => self.profiles.first().ok_or_else(|| {
-                Diagnostics::from_error(
-                    "No OCI profile configured",
-                    "Looking up OCI instances needs an `oci_profile` block in the provider configuration.",
-                )
-            })?,
-        };
-        let mut clients = self
-            .clients
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Some(client) = clients.get(&settings.name) {
-            return Ok((settings.name.clone(), client.clone()));
-        }
-        let client = settings.client().map_err(|e| {
-            Diagnostics::from_error(
-                format!("OCI profile {:?} cannot be used", settings.name),
-                e.to_string(),
-            )
-        })?;
-        clients.insert(settings.name.clone(), client.clone());
-        Ok((settings.name.clone(), client))
-    }
-
-    fn listed(&self) -> String {
-        if self.profiles.is_empty() {
-            "none".into()
-        } else {
-            self.names().join(", ")
-        }
-    }
 }
 
 #[async_trait]
