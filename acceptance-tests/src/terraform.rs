@@ -375,6 +375,22 @@ impl TfRun {
         }
     }
 
+    /// Succeeds if it failed (exit 1) with an error mentioning every one of `needles`; the
+    /// comparison ignores how Terraform wrapped the diagnostics to the terminal's width.
+    pub fn failed_with(&self, needles: &[&str]) -> Result<()> {
+        if self.code != 1 {
+            return Err(anyhow!("expected a failure:\n{self}"));
+        }
+        let flat = self.stderr.split_whitespace().collect::<Vec<_>>().join(" ");
+        if let Some(missing) = needles.iter().find(|n| !flat.contains(*n)) {
+            return Err(anyhow!(
+                "the error does not say {missing:?}:\n{}",
+                self.stderr
+            ));
+        }
+        Ok(())
+    }
+
     /// The command line, e.g. `terraform plan -detailed-exitcode`.
     pub fn command(&self) -> String {
         format!("terraform {}", self.args.join(" "))

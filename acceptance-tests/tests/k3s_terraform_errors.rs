@@ -5,7 +5,7 @@
 
 use acceptance_tests::artifacts::ArtifactServer;
 use acceptance_tests::standin::{binary_for_version, K3sReleases};
-use acceptance_tests::terraform::{provider_dir, TerraformVersion, TfRun, Workdir};
+use acceptance_tests::terraform::{provider_dir, TerraformVersion, Workdir};
 use acceptance_tests::testbed::TestBed;
 use anyhow::{ensure, Result};
 
@@ -66,20 +66,6 @@ resource "k3s_agent" "worker" {
 }
 "#;
 
-fn failed_with(run: &TfRun, needles: &[&str]) -> Result<()> {
-    ensure!(run.code == 1, "expected a failure:\n{run}");
-    // Terraform wraps diagnostics to the terminal's width.
-    let flat = run.stderr.split_whitespace().collect::<Vec<_>>().join(" ");
-    for needle in needles {
-        ensure!(
-            flat.contains(needle),
-            "the error does not say {needle:?}:\n{}",
-            run.stderr
-        );
-    }
-    Ok(())
-}
-
 #[test]
 fn bad_input_fails_clearly_and_a_corrected_apply_converges() -> Result<()> {
     let bed = TestBed::builder().nodes(2).boot()?;
@@ -119,12 +105,12 @@ fn bad_input_fails_clearly_and_a_corrected_apply_converges() -> Result<()> {
     // A malformed version is refused before anything happens.
     vars(&|v| v["k3s_version"] = "1.33.4".into())?;
     let plan = wd.run(&["plan", "-input=false", "-no-color"])?;
-    failed_with(&plan, &["vX.Y.Z+k3sN", "version"])?;
+    plan.failed_with(&["vX.Y.Z+k3sN", "version"])?;
 
     // An unreachable host fails within the connect timeout and leaves nothing in state.
     vars(&|v| v["server_host"] = unused.to_string().into())?;
     let unreachable = apply()?;
-    failed_with(&unreachable, &[&format!("Cannot connect to {unused}")])?;
+    unreachable.failed_with(&[&format!("Cannot connect to {unused}")])?;
     ensure!(
         state_list()?.trim().is_empty(),
         "state after a failed connect"
@@ -133,7 +119,7 @@ fn bad_input_fails_clearly_and_a_corrected_apply_converges() -> Result<()> {
     // A wrong pinned host key is refused, showing the key the host presented.
     vars(&|v| v["server_host_key"] = agent.host_key().public_openssh().into())?;
     let wrong_key = apply()?;
-    failed_with(&wrong_key, &["host key", server.host_key().fingerprint()])?;
+    wrong_key.failed_with(&["host key", server.host_key().fingerprint()])?;
     ensure!(state_list()?.trim().is_empty());
     ensure!(
         server
@@ -146,7 +132,7 @@ fn bad_input_fails_clearly_and_a_corrected_apply_converges() -> Result<()> {
     // An air-gap binary whose checksum differs is not uploaded.
     vars(&|v| v["airgap_sha256"] = "0".repeat(64).into())?;
     let bad_sum = apply()?;
-    failed_with(&bad_sum, &["SHA-256", &airgap_sha, "nothing was uploaded"])?;
+    bad_sum.failed_with(&["SHA-256", &airgap_sha, "nothing was uploaded"])?;
     ensure!(server
         .exec_ok("ls /usr/local/bin/k3s 2>/dev/null || true")?
         .trim()
@@ -155,10 +141,7 @@ fn bad_input_fails_clearly_and_a_corrected_apply_converges() -> Result<()> {
     // Corrected server; the agent joins with a wrong token and reports it without showing it.
     vars(&|v| v["agent_token"] = wrong_token.into())?;
     let bad_token = apply()?;
-    failed_with(
-        &bad_token,
-        &["k3s-agent.service did not become active", "journal"],
-    )?;
+    bad_token.failed_with(&["k3s-agent.service did not become active", "journal"])?;
     ensure!(
         !bad_token.stderr.contains("not-the-token") && !bad_token.stdout.contains("not-the-token"),
         "the wrong token is shown"

@@ -19,7 +19,7 @@ use acceptance_tests::oci::fixtures::{
     generate_api_key, Credentials, Fixtures, Instance, COMPARTMENT_A, COMPARTMENT_B, NLB_ID,
 };
 use acceptance_tests::standin::K3sReleases;
-use acceptance_tests::terraform::{provider_dir, TerraformVersion, TfRun, Workdir};
+use acceptance_tests::terraform::{provider_dir, TerraformVersion, Workdir};
 use acceptance_tests::testbed::TestBed;
 use anyhow::{ensure, Context, Result};
 use std::path::{Path, PathBuf};
@@ -223,19 +223,6 @@ output "prod_in_a" {{ value = data.k3s_oci_instances.prod_in_a.instances }}
     Ok(())
 }
 
-fn failed_with(run: &TfRun, needles: &[&str]) -> Result<()> {
-    ensure!(run.code == 1, "expected a failure:\n{run}");
-    let flat = run.stderr.split_whitespace().collect::<Vec<_>>().join(" ");
-    for needle in needles {
-        ensure!(
-            flat.contains(needle),
-            "the error does not say {needle:?}:\n{}",
-            run.stderr
-        );
-    }
-    Ok(())
-}
-
 /// Lines of a PEM key's body long enough not to occur by chance.
 fn key_lines(pem: &str) -> Vec<String> {
     pem.lines()
@@ -303,15 +290,12 @@ variable "unknown_fingerprint" { type = string }
     with_profile(&profile_block("a", "WRONG_FINGERPRINT"))?;
     let before = fake.requests().len();
     let run = plan()?;
-    failed_with(
-        &run,
-        &[
-            "OCI profile \"a\" cannot be used",
-            &format!("the fingerprint {}", b.key.fingerprint),
-            "does not belong to the private key",
-            &a.key.fingerprint,
-        ],
-    )?;
+    run.failed_with(&[
+        "OCI profile \"a\" cannot be used",
+        &format!("the fingerprint {}", b.key.fingerprint),
+        "does not belong to the private key",
+        &a.key.fingerprint,
+    ])?;
     ensure!(
         fake.requests().len() == before,
         "a request went out with a mismatched fingerprint"
@@ -335,14 +319,11 @@ variable "unknown_fingerprint" { type = string }
         a.tenancy, a.user
     ))?;
     let run = plan()?;
-    failed_with(
-        &run,
-        &[
-            "HTTP 401 NotAuthenticated",
-            "No API key is registered for keyId",
-            "key not uploaded",
-        ],
-    )?;
+    run.failed_with(&[
+        "HTTP 401 NotAuthenticated",
+        "No API key is registered for keyId",
+        "key not uploaded",
+    ])?;
     transcript.push_str(&run.stdout);
     transcript.push_str(&run.stderr);
 
@@ -350,14 +331,11 @@ variable "unknown_fingerprint" { type = string }
     with_profile(&profile_block("a", "GOOD"))?;
     fake.set_clock_offset(900);
     let run = plan()?;
-    failed_with(
-        &run,
-        &[
-            "HTTP 401 NotAuthenticated",
-            "is not within allowed clock skew of 300s",
-            "clock skew",
-        ],
-    )?;
+    run.failed_with(&[
+        "HTTP 401 NotAuthenticated",
+        "is not within allowed clock skew of 300s",
+        "clock skew",
+    ])?;
     transcript.push_str(&run.stdout);
     transcript.push_str(&run.stderr);
     fake.set_clock_offset(0);
