@@ -67,7 +67,11 @@ fn server_and_agent_converge_and_read_back() -> Result<()> {
             let (server_node, agent_node) = (&bed.nodes()[0], &bed.nodes()[1]);
             let server = connect(&bed, server_node).await?;
             ensure!(
-                k3s::observe(&server).await? == k3s::Observed::default(),
+                k3s::observe(&server).await?
+                    == k3s::Observed {
+                        hostname: Some("node-1".into()),
+                        ..Default::default()
+                    },
                 "a fresh node reads as having K3s"
             );
 
@@ -159,9 +163,23 @@ fn server_and_agent_converge_and_read_back() -> Result<()> {
             let admin = String::from_utf8(server.read_file(k3s::KUBECONFIG_PATH).await?)?
                 .replace("127.0.0.1", &server_node.address().to_string());
             let via_agent = k3s::ApiAccess::Kubeconfig(Secret::new(admin.clone()));
-            let server_name = k3s::node_name(&server, None).await?;
-            let agent_name = k3s::node_name(&agent, None).await?;
-            ensure!(server_name == "node-1" && agent_name == "node-2");
+            let server_name = k3s::observe(&server).await?.node_name(None);
+            let agent_name = k3s::observe(&agent).await?.node_name(None);
+            ensure!(
+                server_name.as_deref() == Some("node-1") && agent_name.as_deref() == Some("node-2"),
+                "{server_name:?} {agent_name:?}"
+            );
+            let (server_name, agent_name) = (
+                server_name.unwrap_or_default(),
+                agent_name.unwrap_or_default(),
+            );
+            ensure!(
+                k3s::observe(&agent)
+                    .await?
+                    .node_name(Some("custom"))
+                    .as_deref()
+                    == Some("custom")
+            );
             let mut ready = None;
             for _ in 0..30 {
                 ready = k3s::node_ready(&agent, &via_agent, &agent_name).await?;

@@ -123,7 +123,7 @@ impl Resource for K3sAgent {
         if observed.service != Some(Service::Agent) {
             return Ok(None);
         }
-        let ready = node::ready(&session, current, api_access(current), None).await;
+        let ready = node::ready(&session, current, &observed, api_access(current), None).await;
         let value = read_back(current, &observed, &id, ready);
         read_nlb(ctx, value, location.private_ip.as_deref())
             .await
@@ -211,6 +211,7 @@ async fn converge(
     let ready = node::ready(
         &session,
         planned,
+        &observed,
         api_access(planned),
         Some(node::READY_WAIT),
     )

@@ -331,7 +331,7 @@ async fn read_back(
         .map_err(|e| node::failed("Cannot read k3s.yaml", e))?;
     let parts = kubeconfig::parse(&kubeconfig, &endpoint)
         .map_err(|e| node::failed("Cannot read k3s.yaml", e))?;
-    let ready = node::ready(session, state, Some(k3s::ApiAccess::Local), wait).await;
+    let ready = node::ready(session, state, observed, Some(k3s::ApiAccess::Local), wait).await;
     value = node::with(
         &value,
         [

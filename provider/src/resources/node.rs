@@ -559,7 +559,7 @@ async fn destroy_unbounded(
     let observed = observe(&session).await?;
     if observed.service.is_some() {
         if let Some(access) = api.access(&session).await {
-            remove_from_cluster(ctx, &session, prior, &access).await;
+            remove_from_cluster(ctx, &session, prior, &observed, &access).await;
         }
     }
     k3s::uninstall(&session, service)
@@ -576,13 +576,12 @@ pub const READY_WAIT: Duration = Duration::from_secs(90);
 pub async fn ready(
     session: &Session,
     state: &Value,
+    observed: &Observed,
     access: Option<ApiAccess>,
     wait: Option<Duration>,
 ) -> Option<bool> {
     let access = access?;
-    let name = k3s::node_name(session, configured_node_name(state).as_deref())
-        .await
-        .ok()?;
+    let name = observed.node_name(configured_node_name(state).as_deref())?;
     let deadline = std::time::Instant::now() + wait.unwrap_or_default();
     loop {
         let ready = k3s::node_ready(session, &access, &name)
@@ -620,16 +619,26 @@ impl ClusterApi {
 }
 
 /// Drains the node and deletes its Node object; problems become warnings.
-async fn remove_from_cluster(ctx: &Context, session: &Session, prior: &Value, access: &ApiAccess) {
+async fn remove_from_cluster(
+    ctx: &Context,
+    session: &Session,
+    prior: &Value,
+    observed: &Observed,
+    access: &ApiAccess,
+) {
     let drain_timeout = text(prior, "drain_timeout")
         .and_then(shared::parse_duration)
         .unwrap_or(Duration::from_secs(300));
-    let result = async {
-        let name = k3s::node_name(session, configured_node_name(prior).as_deref()).await?;
-        let removal = k3s::remove_node(session, access, &name, drain_timeout).await?;
-        Ok::<_, k3s_sdk::ssh::Error>((name, removal))
-    }
-    .await;
+    let Some(name) = observed.node_name(configured_node_name(prior).as_deref()) else {
+        ctx.warn(
+            "The node was not removed from the cluster",
+            "Its name could not be read; K3s is uninstalled anyway.",
+        );
+        return;
+    };
+    let result = k3s::remove_node(session, access, &name, drain_timeout)
+        .await
+        .map(|removal| (name, removal));
     match result {
         Ok((_, removal)) if removal.problems.is_empty() => {}
         Ok((name, removal)) => ctx.warn(

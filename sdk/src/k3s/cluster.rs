@@ -31,17 +31,6 @@ pub struct Removal {
     pub problems: Vec<String>,
 }
 
-/// The node's name in the cluster: `node-name` when configured, otherwise its hostname.
-pub async fn node_name(session: &Session, configured: Option<&str>) -> Result<String, ssh::Error> {
-    if let Some(name) = configured.filter(|n| !n.is_empty()) {
-        return Ok(name.to_owned());
-    }
-    let out = session
-        .exec(Command::new("read the hostname", "hostname").timeout(Duration::from_secs(30)))
-        .await?;
-    Ok(out.stdout_text().trim().to_owned())
-}
-
 /// Whether the node's `Ready` condition is `True`; `None` when the API cannot tell (not
 /// reachable, no such node).
 pub async fn node_ready(

@@ -26,7 +26,7 @@ mod node;
 mod registries;
 mod version;
 
-pub use cluster::{control_plane_count, node_name, node_ready, remove_node, ApiAccess, Removal};
+pub use cluster::{control_plane_count, node_ready, remove_node, ApiAccess, Removal};
 pub use config::{ConfigError, NodeConfig, Role};
 pub use install::{parse_env_file, InstallPlan, Installer, Service};
 pub use node::{converge, observe, restart, uninstall, Applied, Desired, K3sError, Observed};

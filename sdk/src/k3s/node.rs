@@ -92,6 +92,8 @@ pub struct Observed {
     /// Arguments on the unit's command line after `server`/`agent` (settings that are not in
     /// config.yaml).
     pub exec_args: Vec<String>,
+    /// The host's name, which K3s registers the node under unless `node-name` is set.
+    pub hostname: Option<String>,
 }
 
 impl Observed {
@@ -115,6 +117,15 @@ impl Observed {
             _ => {}
         }
         Some(config)
+    }
+
+    /// The node's name in the cluster: `configured` (a `node-name` setting) when given,
+    /// otherwise the hostname read with the rest.
+    pub fn node_name(&self, configured: Option<&str>) -> Option<String> {
+        configured
+            .filter(|n| !n.is_empty())
+            .map(str::to_owned)
+            .or_else(|| self.hostname.clone())
     }
 
     /// `registries.yaml`, parsed. `None` when there is none or it is unreadable.
@@ -162,6 +173,7 @@ pub async fn observe(session: &Session) -> Result<Observed, ssh::Error> {
            [ -f \"$f\" ] && echo \"sha=$(sha256sum \"$f\" | cut -d' ' -f1) $f\" && echo \"b64=$(base64 -w0 \"$f\") $f\"\n\
          done\n\
          for u in k3s k3s-agent; do [ -f /etc/systemd/system/$u.service ] && sed -n '/^ExecStart=/,$p' /etc/systemd/system/$u.service | sed 's/^/exec=/'; done\n\
+         echo \"hostname=$(hostname)\"\n\
          true\n"
     );
     let out = session
@@ -221,6 +233,9 @@ fn parse_observed(text: &str) -> Observed {
                 }
             }
             "exec" => exec_lines.push(value.to_owned()),
+            "hostname" if !value.trim().is_empty() => {
+                observed.hostname = Some(value.trim().to_owned())
+            }
             _ => {}
         }
     }
@@ -586,6 +601,18 @@ mod tests {
         ));
         assert_eq!(again.config_sha256, Some(sha256_hex(own.as_bytes())));
         assert_eq!(parse_observed(""), Observed::default());
+        assert_eq!(
+            parse_observed("hostname=node-7\n")
+                .node_name(None)
+                .as_deref(),
+            Some("node-7")
+        );
+        assert_eq!(
+            parse_observed("hostname=node-7\n")
+                .node_name(Some("edge-1"))
+                .as_deref(),
+            Some("edge-1")
+        );
         let edited = parse_observed(&format!(
             "unit=k3s-agent\nb64={} /etc/rancher/k3s/config.yaml\n",
             b64(&format!("{own}debug: true\n"))
