@@ -29,4 +29,4 @@ bench-ssh:
 
 # Mutation-fuzz the cty decoders for FUZZ_SECONDS (default 60).
 fuzz:
-	cargo run --release -p terraform-provider-k3s --example cty_fuzz -- $${FUZZ_SECONDS:-60}
+	cargo run --release -p tfplugin-runtime --example cty_fuzz -- $${FUZZ_SECONDS:-60}

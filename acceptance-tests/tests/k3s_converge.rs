@@ -7,7 +7,7 @@ use acceptance_tests::standin::K3sReleases;
 use acceptance_tests::testbed::{Node, TestBed};
 use anyhow::{ensure, Context, Result};
 use k3s_sdk::k3s::{
-    self, Applied, Desired, InstallPlan, Installer, K3sError, NodeConfig, Registries, Role, Service,
+    self, Applied, Desired, InstallPlan, Installer, K3sError, NodeConfig, Role, Unit,
 };
 use k3s_sdk::ssh::{Credentials, HostKeyPolicy, Secret, Session, Target};
 use std::time::Duration;
@@ -25,31 +25,18 @@ async fn connect(bed: &TestBed, node: &Node) -> Result<Session> {
     Ok(Session::connect(&target).await?)
 }
 
-fn desired(
-    releases: &K3sReleases,
-    version: &str,
-    role: Role,
-    token: &str,
-    service: Service,
-) -> Result<Desired> {
+fn desired(releases: &K3sReleases, version: &str, role: Role, token: &str) -> Result<Desired> {
     let mut config = NodeConfig::new(role);
     config.token = Some(Secret::new(token));
     config.node_labels.insert("tier".into(), "test".into());
-    Ok(Desired {
-        config,
-        registries: Registries::default(),
-        install: InstallPlan {
-            service,
-            version: version.parse()?,
-            installer: Installer::Download {
-                script_url: releases.install_url.clone(),
-                release_base: Some(releases.github_url.clone()),
-            },
+    let install = InstallPlan {
+        version: version.parse()?,
+        installer: Installer::Download {
+            script_url: releases.install_url.clone(),
+            release_base: Some(releases.github_url.clone()),
         },
-        os_prep: true,
-        open_firewall: true,
-        ready_timeout: Duration::from_secs(60),
-    })
+    };
+    Ok(Desired::new(config, install).ready_timeout(Duration::from_secs(60)))
 }
 
 #[test]
@@ -84,7 +71,6 @@ fn server_and_agent_converge_and_read_back() -> Result<()> {
                     join: None,
                 },
                 &token,
-                Service::Server,
             )?;
             let applied = k3s::converge(&server, &want, &k3s::observe(&server).await?).await?;
             ensure!(
@@ -92,10 +78,7 @@ fn server_and_agent_converge_and_read_back() -> Result<()> {
                 "{applied:?}"
             );
             let seen = k3s::observe(&server).await?;
-            ensure!(
-                seen.service == Some(Service::Server) && seen.active,
-                "{seen:?}"
-            );
+            ensure!(seen.unit == Some(Unit::Server) && seen.active, "{seen:?}");
             ensure!(
                 seen.version.map(|v| v.to_string()).as_deref() == Some(V1),
                 "{seen:?}"
@@ -109,6 +92,7 @@ fn server_and_agent_converge_and_read_back() -> Result<()> {
             ensure!(mode.trim() == "600", "config.yaml mode {mode}");
 
             // Converging an unchanged node changes nothing and restarts nothing.
+            ensure!(seen.drift(&want)?.is_empty(), "{:?}", seen.drift(&want)?);
             let again = k3s::converge(&server, &want, &seen).await?;
             ensure!(
                 again == Applied::default(),
@@ -121,6 +105,11 @@ fn server_and_agent_converge_and_read_back() -> Result<()> {
             ensure!(
                 drifted.config_sha256 != seen.config_sha256,
                 "the edit did not show"
+            );
+            let drift = drifted.drift(&want)?;
+            ensure!(
+                drift.config && !drift.registries && drift.version.is_none() && !drift.inactive,
+                "{drift:?}"
             );
             let repaired = k3s::converge(&server, &want, &drifted).await?;
             ensure!(
@@ -145,12 +134,11 @@ fn server_and_agent_converge_and_read_back() -> Result<()> {
                     server_url: server_url.clone(),
                 },
                 &join_token,
-                Service::Agent,
             )?;
             k3s::converge(&agent, &agent_want, &k3s::observe(&agent).await?).await?;
             let agent_seen = k3s::observe(&agent).await?;
             ensure!(
-                agent_seen.service == Some(Service::Agent) && agent_seen.active,
+                agent_seen.unit == Some(Unit::Agent) && agent_seen.active,
                 "{agent_seen:?}"
             );
             ensure!(
@@ -216,7 +204,6 @@ fn server_and_agent_converge_and_read_back() -> Result<()> {
                     join: None,
                 },
                 &token,
-                Service::Server,
             )?;
             let upgraded = k3s::converge(&server, &upgrade, &k3s::observe(&server).await?).await?;
             ensure!(upgraded.installed && upgraded.restarted, "{upgraded:?}");
@@ -239,7 +226,6 @@ fn server_and_agent_converge_and_read_back() -> Result<()> {
                 V1,
                 Role::Agent { server_url },
                 "K10deadbeef::server:wrong",
-                Service::Agent,
             )?;
             bad.ready_timeout = Duration::from_secs(15);
             match k3s::converge(&agent, &bad, &k3s::observe(&agent).await?).await {
@@ -278,14 +264,11 @@ fn server_and_agent_converge_and_read_back() -> Result<()> {
             );
 
             // Uninstall leaves nothing that reads as K3s.
-            k3s::uninstall(&agent, Service::Agent).await?;
-            k3s::uninstall(&server, Service::Server).await?;
+            k3s::uninstall(&agent, Unit::Agent).await?;
+            k3s::uninstall(&server, Unit::Server).await?;
             for session in [&server, &agent] {
                 let after = k3s::observe(session).await?;
-                ensure!(
-                    after.service.is_none() && after.version.is_none(),
-                    "{after:?}"
-                );
+                ensure!(after.unit.is_none() && after.version.is_none(), "{after:?}");
             }
             Ok(())
         })

@@ -1,9 +1,9 @@
 //! Bindings for the Terraform plugin protocol v6 (`tfplugin6`) and go-plugin's controller,
 //! stdio and broker services.
 //!
-//! This crate owns the wire contract between Terraform and the provider binary and nothing
-//! else: no provider behaviour, no K3s knowledge. The protocol definitions are compiled at build
-//! time without a system `protoc`.
+//! This crate owns the wire contract between Terraform and a provider binary and nothing else:
+//! no provider behaviour and nothing of what any provider manages. The protocol definitions are
+//! compiled at build time without a system `protoc`.
 //!
 //! Every generated server trait gives each RPC a default body that answers
 //! `Status::unimplemented`, so an implementation overrides only the RPCs it supports. Server

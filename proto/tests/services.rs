@@ -9,13 +9,13 @@ use tonic::codegen::Service;
 use tonic::server::NamedService;
 use tonic::{Code, Request, Response, Status};
 
-use terraform_provider_k3s_proto::plugin::{
+use tfplugin_proto::plugin::{
     grpc_broker_server, grpc_controller_server, grpc_stdio_server, ConnInfo, Empty, StdioData,
 };
-use terraform_provider_k3s_proto::tfplugin6::provider_client::ProviderClient;
-use terraform_provider_k3s_proto::tfplugin6::provider_server::{self, Provider, ProviderServer};
-use terraform_provider_k3s_proto::tfplugin6::{get_provider_schema, list_resource, Schema};
-use terraform_provider_k3s_proto::{BoxStream, PROTOCOL_VERSION};
+use tfplugin_proto::tfplugin6::provider_client::ProviderClient;
+use tfplugin_proto::tfplugin6::provider_server::{self, Provider, ProviderServer};
+use tfplugin_proto::tfplugin6::{get_provider_schema, list_resource, Schema};
+use tfplugin_proto::{BoxStream, PROTOCOL_VERSION};
 
 /// Marker status code the test servers answer with, to prove a request reached them.
 const MARKER: Code = Code::AlreadyExists;
@@ -54,9 +54,8 @@ impl Provider for TestProvider {
 
     async fn stop_provider(
         &self,
-        _request: Request<terraform_provider_k3s_proto::tfplugin6::stop_provider::Request>,
-    ) -> Result<Response<terraform_provider_k3s_proto::tfplugin6::stop_provider::Response>, Status>
-    {
+        _request: Request<tfplugin_proto::tfplugin6::stop_provider::Request>,
+    ) -> Result<Response<tfplugin_proto::tfplugin6::stop_provider::Response>, Status> {
         Err(Status::new(MARKER, "stop reached"))
     }
 }
@@ -203,9 +202,7 @@ async fn client_and_server_round_trip_in_process() {
     assert_eq!(schema.provider.map(|s| s.version), Some(7));
 
     let status = client
-        .configure_provider(
-            terraform_provider_k3s_proto::tfplugin6::configure_provider::Request::default(),
-        )
+        .configure_provider(tfplugin_proto::tfplugin6::configure_provider::Request::default())
         .await
         .expect_err("default stub");
     assert_eq!(status.code(), Code::Unimplemented);

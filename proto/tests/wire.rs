@@ -5,8 +5,8 @@
 //! for length-delimited values (bytes, strings, messages, packed and map entries).
 
 use prost::Message;
-use terraform_provider_k3s_proto::plugin::{conn_info, stdio_data, ConnInfo, Empty, StdioData};
-use terraform_provider_k3s_proto::tfplugin6::{
+use tfplugin_proto::plugin::{conn_info, stdio_data, ConnInfo, Empty, StdioData};
+use tfplugin_proto::tfplugin6::{
     attribute_path, configure_provider, deferred, diagnostic, get_provider_schema,
     plan_resource_change, schema, stop_provider, validate_provider_config, ActionSchema,
     AttributePath, ClientCapabilities, Deferred, Diagnostic, DynamicValue, ResourceIdentityData,

@@ -1,15 +1,17 @@
-//! The `terraform-provider-k3s` plugin binary: wires the k3s resources into the plugin runtime.
+//! The `terraform-provider-k3s` plugin binary: serves the k3s provider on the plugin runtime.
 //!
 //! Terraform starts this program itself. Run by hand it explains that and exits with status 1;
 //! `--debug` serves without Terraform and prints the `TF_REATTACH_PROVIDERS` value to attach a
 //! Terraform run to it.
 
-use std::sync::Arc;
-use terraform_provider_k3s::resources::K3sProvider;
-use terraform_provider_k3s::runtime::{logging, serve};
+use terraform_provider_k3s::provider::K3sProvider;
+use tfplugin_runtime::{logging, serve};
 
 /// The address Terraform knows the provider by.
 const PROVIDER_ADDRESS: &str = "registry.terraform.io/k3s/k3s";
+
+/// The crates whose logs are the provider's own (at the level `TF_LOG` asks for).
+const OWN_LOG_TARGETS: &[&str] = &["terraform_provider_k3s", "k3s_sdk"];
 
 fn main() {
     let debug = std::env::args()
@@ -22,7 +24,7 @@ fn main() {
         eprintln!("terraform-provider-k3s: unknown argument {other:?}; the only one is --debug");
         std::process::exit(2);
     }
-    logging::init_from_env("provider.terraform-provider-k3s");
+    logging::init_from_env("provider.terraform-provider-k3s", OWN_LOG_TARGETS);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -37,7 +39,7 @@ fn main() {
         debug,
         address: PROVIDER_ADDRESS.to_owned(),
     };
-    if let Err(e) = runtime.block_on(serve::serve(Arc::new(K3sProvider), options)) {
+    if let Err(e) = runtime.block_on(serve::serve(K3sProvider, options)) {
         eprintln!("{e}");
         std::process::exit(1);
     }

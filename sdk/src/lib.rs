@@ -1,15 +1,32 @@
 //! The embeddable library under terraform-provider-k3s.
 //!
-//! It takes plain Linux hosts to a running K3s cluster with Argo CD bootstrapped, and reads the
-//! live state back. It knows nothing about Terraform: any Rust tool can use it.
+//! It takes plain Linux hosts to a running K3s cluster and reads the live state back. It knows
+//! nothing about Terraform: any Rust tool can use it.
 //!
-//! The library is layered like this, each layer usable on its own:
-//! - [`oci`]: OCI request signing, config files and typed API clients;
-//! - [`ssh`]: connections to nodes, command execution, file transfer, privilege escalation,
-//!   port forwarding;
-//! - [`k3s`]: desired K3s configuration turned into files and services on a node;
-//! - `argocd`: Argo CD installation and the root App-of-Apps.
+//! The library is layered like this, each layer usable on its own and behind a cargo feature
+//! of the same name (all on by default):
+//! - [`oci`] (feature `oci`): OCI request signing, config files and typed API clients;
+//! - [`ssh`] (feature `ssh`): connections to nodes, command execution, file transfer,
+//!   privilege escalation, port forwarding;
+//! - [`k3s`] (feature `k3s`, which needs `ssh`): desired K3s configuration turned into files
+//!   and services on a node, read back for drift.
+//!
+//! Planned: `kube` (a Kubernetes API client, directly or through a server node) and `argocd`
+//! (Argo CD installed and its root App-of-Apps seeded).
+//!
+//! Always there: [`Secret`], the type every layer holds secrets in, and [`home`], `~/` in paths.
+//!
+//! An embedder who only signs OCI requests builds without the SSH stack:
+//! `k3s-sdk = { version = "…", default-features = false, features = ["oci"] }`.
 
+pub mod home;
+mod secret;
+
+pub use secret::Secret;
+
+#[cfg(feature = "k3s")]
 pub mod k3s;
+#[cfg(feature = "oci")]
 pub mod oci;
+#[cfg(feature = "ssh")]
 pub mod ssh;

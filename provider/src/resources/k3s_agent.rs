@@ -1,29 +1,52 @@
 //! `k3s_agent`: a K3s agent on one host, joined to a server by URL and token (never a
-//! hard-coded address), optionally registered as a backend of an OCI network load balancer.
-//!
-//! The load balancer backend is the node's private IP and `nlb_backend.port`; it is added
-//! after the agent converges, read back on every refresh (`nlb_backend_present`, so a backend
-//! removed behind Terraform's back plans an update that re-adds it), and removed on destroy
-//! before the node is drained, so no traffic is sent to a node being emptied.
+//! hard-coded address), optionally registered as a backend of an OCI network load balancer
+//! (see [`crate::nlb_backend`]).
 
-use super::k3s_server::node_block;
-use super::node;
-use super::shared;
-use super::ProviderConfig;
-use crate::runtime::cty::{Type, Value};
-use crate::runtime::schema::{int_between, Attribute, Block, NestedBlock, Schema};
-use crate::runtime::{Context, Diagnostics, PlanRequest, Resource};
+use crate::host_location::{locate, Whereabouts};
+use crate::nlb_backend::{nlb_backend_block, NlbBackend};
+use crate::node::lifecycle::{self, ClusterApi, Operation, READY_WAIT};
+use crate::node::{self, desired::desired, node_block, NodeModel};
+use crate::provider::ProviderConfig;
+use crate::validators;
 use async_trait::async_trait;
-use k3s_sdk::k3s::{self, Role, Service};
-use k3s_sdk::oci::CreateBackendDetails;
-use k3s_sdk::ssh::Secret;
-use std::time::Duration;
-
-/// How long adding or removing a load balancer backend may take (work request included).
-const NLB_WAIT: Duration = Duration::from_secs(300);
+use k3s_sdk::k3s::{self, Observed, Role, Unit};
+use k3s_sdk::Secret;
+use serde::{Deserialize, Serialize};
+use tfplugin_runtime::cty::Type;
+use tfplugin_runtime::schema::{Attribute, Schema};
+use tfplugin_runtime::{
+    Context, Diagnostics, Form, Known, MaybeUnknown, Models, Plan, Planned, Resource,
+};
 
 /// The `k3s_agent` resource type.
 pub struct K3sAgent;
+
+/// A K3s agent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(bound = "")]
+pub struct AgentModel<F: Form = Known> {
+    /// What every node has.
+    #[serde(rename = "$node")]
+    pub node: NodeModel<F>,
+    /// The server to join.
+    pub server_url: F::Of<String>,
+    /// The join token.
+    pub token: F::Of<Secret>,
+    /// An admin kubeconfig, to read readiness and drain with.
+    pub kubeconfig: F::Of<Option<Secret>>,
+    /// The server URL the agent is joined to, as read from the node.
+    pub joined_server_url: F::Of<Option<String>>,
+    /// The node's backend name in `nlb_backend`'s backend set.
+    pub nlb_backend_name: F::Of<Option<String>>,
+    /// Whether that backend is there.
+    pub nlb_backend_present: F::Of<Option<bool>>,
+    /// Load balancer membership.
+    pub nlb_backend: F::Of<Option<NlbBackend>>,
+}
+
+impl Models for K3sAgent {
+    type Model<F: Form> = AgentModel<F>;
+}
 
 #[async_trait]
 impl Resource for K3sAgent {
@@ -32,17 +55,12 @@ impl Resource for K3sAgent {
     }
 
     fn schema(&self) -> Schema {
-        let nlb = Block::new("Membership of this node in an OCI network load balancer backend set; removed before the node is drained on destroy.")
-            .attribute(Attribute::required("network_load_balancer_id", Type::String).validate(shared::ocid(&["networkloadbalancer"])).describe("The network load balancer."))
-            .attribute(Attribute::required("backend_set_name", Type::String).describe("The backend set to join."))
-            .attribute(Attribute::required("port", Type::Number).validate(int_between(1, 65535)).describe("The backend port on this node, e.g. 443."))
-            .attribute(Attribute::optional("oci_profile", Type::String).describe("Which provider `oci_profile` to call OCI with. Defaults to the first."));
         let block = node_block(
             "A K3s agent on one host, joined to a server, installed and read back over SSH.",
         )
         .attribute(
             Attribute::required("server_url", Type::String)
-                .validate(shared::http_url())
+                .validate(validators::http_url())
                 .describe("The server to join, e.g. `k3s_server.main.api_endpoint`."),
         )
         .attribute(
@@ -67,65 +85,70 @@ impl Resource for K3sAgent {
             Attribute::computed("nlb_backend_present", Type::Bool)
                 .describe("Whether that backend is in the backend set, as read from OCI; a backend removed outside Terraform reads `false` and the plan re-adds it."),
         )
-        .block(NestedBlock::single("nlb_backend", nlb));
+        .block(nlb_backend_block());
         Schema::new(block)
     }
 
-    async fn validate(&self, config: &Value, diagnostics: &mut Diagnostics) {
-        shared::require_host_or_instance(config, diagnostics);
+    async fn validate(&self, config: &AgentModel<Planned>, diagnostics: &mut Diagnostics) {
+        node::validate(&config.node, diagnostics);
     }
 
     async fn modify_plan(
         &self,
         ctx: &Context,
-        request: PlanRequest<'_>,
+        plan: &mut Plan<Self>,
         _diagnostics: &mut Diagnostics,
     ) {
-        if request.planned.is_null() {
-            return;
+        let planned = &mut plan.planned;
+        if let MaybeUnknown::Known(url) = &planned.server_url {
+            planned.joined_server_url = MaybeUnknown::Known(Some(url.clone()));
         }
-        let desired = ctx.provider::<ProviderConfig>().ok().and_then(|p| {
-            node::desired(
-                request.planned,
-                &p,
-                role(request.planned),
-                Service::Agent,
-                token(request.planned),
-            )
-            .ok()
-        });
-        if let Some(url) = request
-            .planned
-            .attr("server_url")
-            .filter(|u| u.as_str().is_some())
-            .cloned()
-        {
-            *request.planned = node::with(request.planned, [("joined_server_url", url)]);
+        plan_nlb(plan.prior.as_ref(), planned);
+        let files_known = node::plan::files_known(&planned.node)
+            && !planned.server_url.is_unknown()
+            && !planned.token.is_unknown();
+        let desired = match (
+            ctx.provider::<ProviderConfig>().ok(),
+            node::plan::known(&planned.node),
+        ) {
+            (Some(provider), Some(known)) => {
+                let role = Role::Agent {
+                    server_url: planned.server_url.known().cloned().unwrap_or_default(),
+                };
+                desired(&known, &provider, role, planned.token.known().cloned()).ok()
+            }
+            _ => None,
+        };
+        if let Some(desired) = desired {
+            node::plan::refine(&mut plan.planned.node, &desired, files_known);
+            if plan.prior.is_some() && plan.changes() {
+                node::plan::unknown_after_change(&mut plan.planned.node);
+            }
         }
-        *request.planned = plan_nlb(request.prior, request.planned);
-        node::plan(
-            request,
-            desired,
-            &["joined_server_url", "kubeconfig", "nlb_backend_name"],
-        );
     }
 
-    async fn create(&self, ctx: &Context, planned: &Value) -> Result<Value, Diagnostics> {
-        let value = converge(ctx, planned, node::Operation::Create).await?;
-        sync_nlb(ctx, &Value::Null, value).await
+    async fn create(&self, ctx: &Context, planned: AgentModel) -> Result<AgentModel, Diagnostics> {
+        let state = converge(ctx, planned, Operation::Create).await?;
+        sync_nlb(ctx, None, state).await
     }
 
-    async fn read(&self, ctx: &Context, current: &Value) -> Result<Option<Value>, Diagnostics> {
-        let Some((session, id, location)) = node::connect_located(ctx, current).await? else {
+    async fn read(
+        &self,
+        ctx: &Context,
+        current: AgentModel,
+    ) -> Result<Option<AgentModel>, Diagnostics> {
+        let Some((session, id, location)) = lifecycle::connect_for_read(ctx, &current.node).await?
+        else {
             return Ok(None);
         };
-        let observed = node::observe(&session).await?;
-        if observed.service != Some(Service::Agent) {
+        let observed = lifecycle::observe(&session).await?;
+        if observed.unit != Some(Unit::Agent) {
             return Ok(None);
         }
-        let ready = node::ready(&session, current, &observed, api_access(current), None).await;
-        let value = read_back(current, &observed, &id, ready);
-        read_nlb(ctx, value, location.private_ip.as_deref())
+        let ready =
+            lifecycle::ready(&session, &current.node, &observed, api_access(&current), None).await;
+        let state = read_back(current, &observed, &id, ready);
+        read_nlb(ctx, state, location.private_ip.as_deref())
             .await
             .map(Some)
     }
@@ -133,87 +156,75 @@ impl Resource for K3sAgent {
     async fn update(
         &self,
         ctx: &Context,
-        prior: &Value,
-        planned: &Value,
-    ) -> Result<Value, Diagnostics> {
-        let value = converge(ctx, planned, node::Operation::Update).await?;
-        sync_nlb(ctx, prior, value).await
+        prior: AgentModel,
+        planned: AgentModel,
+    ) -> Result<AgentModel, Diagnostics> {
+        let state = converge(ctx, planned, Operation::Update).await?;
+        sync_nlb(ctx, Some(&prior), state).await
     }
 
     /// Removes the load balancer backend first (so no new traffic arrives), then drains the
     /// node and uninstalls K3s.
-    async fn delete(&self, ctx: &Context, prior: &Value) -> Result<(), Diagnostics> {
-        if let (Some(nlb), Some(name)) = (
-            NlbBackend::of(prior),
-            prior.attr("nlb_backend_name").and_then(Value::as_str),
-        ) {
+    async fn delete(&self, ctx: &Context, prior: AgentModel) -> Result<(), Diagnostics> {
+        if let (Some(nlb), Some(name)) = (&prior.nlb_backend, &prior.nlb_backend_name) {
             nlb.remove(ctx, name).await?;
         }
-        let kubeconfig = prior
-            .attr("kubeconfig")
-            .and_then(Value::as_str)
-            .map(Secret::new);
-        node::destroy(
-            ctx,
-            prior,
-            Service::Agent,
-            node::ClusterApi::Kubeconfig(kubeconfig),
-        )
-        .await
+        let api = ClusterApi::Kubeconfig(prior.kubeconfig.clone());
+        lifecycle::destroy(ctx, &prior.node, Unit::Agent, api).await
     }
 
     /// Imports by `ssh://user@host:port` or by OCI instance OCID (`ocid1.instance...`, or
     /// `PROFILE/ocid1.instance...`): server URL and token come from the node's config.yaml or
     /// env file. `kubeconfig` and `nlb_backend` are not on the node and stay unset.
-    async fn import(&self, ctx: &Context, id: &str) -> Result<Value, Diagnostics> {
-        Ok(node::import(ctx, id, &self.schema().block, Service::Agent)
-            .await?
-            .state)
+    async fn import(
+        &self,
+        ctx: &Context,
+        id: &str,
+        blank: AgentModel,
+    ) -> Result<AgentModel, Diagnostics> {
+        let imported = node::import::import(
+            ctx,
+            id,
+            blank.node,
+            Unit::Agent,
+            super::k3s_server::resource_of,
+        )
+        .await?;
+        let server_url = match imported.role {
+            Role::Agent { server_url } => server_url,
+            Role::Server { join, .. } => join.unwrap_or_default(),
+        };
+        Ok(AgentModel {
+            node: imported.node,
+            server_url,
+            token: imported.token.unwrap_or_default(),
+            ..blank
+        })
     }
-}
-
-fn role(state: &Value) -> Role {
-    Role::Agent {
-        server_url: state
-            .attr("server_url")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned(),
-    }
-}
-
-fn token(state: &Value) -> Option<Secret> {
-    state.attr("token").and_then(Value::as_str).map(Secret::new)
 }
 
 /// How the agent reaches the API: through the kubeconfig it was given, if any.
-fn api_access(state: &Value) -> Option<k3s::ApiAccess> {
-    state
-        .attr("kubeconfig")
-        .and_then(Value::as_str)
-        .map(|k| k3s::ApiAccess::Kubeconfig(Secret::new(k)))
+fn api_access(state: &AgentModel) -> Option<k3s::ApiAccess> {
+    state.kubeconfig.clone().map(k3s::ApiAccess::Kubeconfig)
 }
 
 async fn converge(
     ctx: &Context,
-    planned: &Value,
-    operation: node::Operation,
-) -> Result<Value, Diagnostics> {
-    let (session, observed, id) = node::apply(
-        ctx,
-        planned,
-        role(planned),
-        Service::Agent,
-        token(planned),
-        operation,
-    )
-    .await?;
-    let ready = node::ready(
+    planned: AgentModel,
+    operation: Operation,
+) -> Result<AgentModel, Diagnostics> {
+    let provider = ctx.provider::<ProviderConfig>()?;
+    let role = Role::Agent {
+        server_url: planned.server_url.clone(),
+    };
+    let desired = desired(&planned.node, &provider, role, Some(planned.token.clone()))?;
+    let (session, observed, id) = lifecycle::apply(ctx, &planned.node, &desired, operation).await?;
+    let ready = lifecycle::ready(
         &session,
-        planned,
+        &planned.node,
         &observed,
-        api_access(planned),
-        Some(node::READY_WAIT),
+        api_access(&planned),
+        Some(READY_WAIT),
     )
     .await;
     Ok(read_back(planned, &observed, &id, ready))
@@ -221,192 +232,66 @@ async fn converge(
 
 /// The agent's read-back: the common attributes, the server it is joined to, and whether its
 /// Node is Ready (null without a kubeconfig to ask the API with).
-fn read_back(state: &Value, observed: &k3s::Observed, id: &str, ready: Option<bool>) -> Value {
-    let value = node::observed_attributes(state, observed, id);
-    let value = node::with(
-        &value,
-        [("node_ready", ready.map(Value::Bool).unwrap_or(Value::Null))],
-    );
-    let joined = observed
-        .server_url
-        .clone()
-        .map(Value::String)
-        .unwrap_or(Value::Null);
-    node::with(
-        &value,
-        [
-            ("joined_server_url", joined.clone()),
-            (
-                "server_url",
-                if joined.is_null() {
-                    state.attr("server_url").cloned().unwrap_or(Value::Null)
-                } else {
-                    joined
-                },
-            ),
-        ],
-    )
-}
-
-/// The `nlb_backend` block.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct NlbBackend {
-    nlb_id: String,
-    backend_set: String,
-    port: u16,
-    profile: Option<String>,
-}
-
-impl NlbBackend {
-    /// The block of a state or plan, when set and known.
-    fn of(state: &Value) -> Option<NlbBackend> {
-        let block = state.attr("nlb_backend").filter(|b| !b.is_null())?;
-        let text = |name: &str| block.attr(name).and_then(Value::as_str).map(str::to_owned);
-        Some(NlbBackend {
-            nlb_id: text("network_load_balancer_id")?,
-            backend_set: text("backend_set_name")?,
-            port: block
-                .attr("port")
-                .and_then(Value::as_number)
-                .and_then(|n| n.as_i64())
-                .and_then(|p| u16::try_from(p).ok())?,
-            profile: text("oci_profile"),
-        })
+fn read_back(mut state: AgentModel, observed: &Observed, id: &str, ready: Option<bool>) -> AgentModel {
+    lifecycle::record(&mut state.node, observed, id);
+    state.node.node_ready = ready;
+    state.joined_server_url = observed.server_url.clone();
+    if let Some(joined) = &observed.server_url {
+        state.server_url = joined.clone();
     }
-
-    /// The backend name of the node at `private_ip`.
-    fn name(&self, private_ip: &str) -> String {
-        CreateBackendDetails::ip(private_ip, self.port).backend_name()
-    }
-
-    fn client(&self, ctx: &Context) -> Result<k3s_sdk::oci::Client, Diagnostics> {
-        let provider = ctx.provider::<ProviderConfig>()?;
-        Ok(provider.oci.client(self.profile.as_deref())?.1)
-    }
-
-    /// Adds the node's backend (if missing) and waits for the work request; its name.
-    async fn ensure(&self, ctx: &Context, private_ip: &str) -> Result<String, Diagnostics> {
-        let details = CreateBackendDetails::ip(private_ip, self.port);
-        self.client(ctx)?
-            .network_load_balancer()
-            .ensure_backend(&self.nlb_id, &self.backend_set, &details, NLB_WAIT)
-            .await
-            .map(|backend| backend.name)
-            .map_err(|e| {
-                node::failed(
-                    &format!(
-                        "Adding {} to backend set {} of {} failed",
-                        details.backend_name(),
-                        self.backend_set,
-                        self.nlb_id
-                    ),
-                    e,
-                )
-            })
-    }
-
-    /// Removes backend `name` (if present) and waits for the work request.
-    async fn remove(&self, ctx: &Context, name: &str) -> Result<(), Diagnostics> {
-        self.client(ctx)?
-            .network_load_balancer()
-            .remove_backend(&self.nlb_id, &self.backend_set, name, NLB_WAIT)
-            .await
-            .map(|_| ())
-            .map_err(|e| {
-                node::failed(
-                    &format!(
-                        "Removing {name} from backend set {} of {} failed",
-                        self.backend_set, self.nlb_id
-                    ),
-                    e,
-                )
-            })
-    }
-
-    /// Whether backend `name` is in the backend set.
-    async fn contains(&self, ctx: &Context, name: &str) -> Result<bool, Diagnostics> {
-        let backends = self
-            .client(ctx)?
-            .network_load_balancer()
-            .list_backends(&self.nlb_id, &self.backend_set)
-            .await
-            .map_err(|e| {
-                node::failed(
-                    &format!(
-                        "Cannot list backend set {} of {}",
-                        self.backend_set, self.nlb_id
-                    ),
-                    e,
-                )
-            })?;
-        Ok(backends.iter().any(|b| b.name == name))
-    }
+    state
 }
 
 /// Plans the load balancer attributes: with `nlb_backend`, the backend is to be present; its
 /// name is known when the host is an IP address or nothing it depends on changes.
-fn plan_nlb(prior: &Value, planned: &Value) -> Value {
-    let Some(block) = planned.attr("nlb_backend").filter(|b| !b.is_null()) else {
-        return node::with(
-            planned,
-            [
-                ("nlb_backend_name", Value::Null),
-                ("nlb_backend_present", Value::Null),
-            ],
-        );
+fn plan_nlb(prior: Option<&AgentModel>, planned: &mut AgentModel<Planned>) {
+    let block = match &planned.nlb_backend {
+        MaybeUnknown::Known(None) => {
+            planned.nlb_backend_name = MaybeUnknown::Known(None);
+            planned.nlb_backend_present = MaybeUnknown::Known(None);
+            return;
+        }
+        MaybeUnknown::Unknown(_) => {
+            planned.nlb_backend_name = MaybeUnknown::unknown();
+            planned.nlb_backend_present = MaybeUnknown::unknown();
+            return;
+        }
+        MaybeUnknown::Known(Some(block)) => block.clone(),
     };
-    let port = block
-        .attr("port")
-        .and_then(Value::as_number)
-        .and_then(|n| n.as_i64());
     let host_ip = planned
-        .attr("host")
-        .and_then(Value::as_str)
+        .node
+        .host
+        .value()
         .and_then(|h| h.parse::<std::net::IpAddr>().ok());
-    let same = |name: &str| prior.attr(name) == planned.attr(name);
-    let prior_name = prior
-        .attr("nlb_backend_name")
-        .filter(|n| n.as_str().is_some())
-        .cloned();
-    let prior_port = prior
-        .attr("nlb_backend")
-        .and_then(|b| b.attr("port"))
-        .and_then(Value::as_number)
-        .and_then(|n| n.as_i64());
-    let name = match (host_ip, port) {
-        (Some(ip), Some(port)) => Value::string(format!("{ip}:{port}")),
-        _ => match prior_name {
-            Some(name)
-                if same("host")
-                    && same("oci_instance_id")
-                    && same("oci_profile")
-                    && same("oci_address")
-                    && prior_port == port =>
-            {
-                name
-            }
-            _ => Value::unknown(),
-        },
+    let node = &planned.node;
+    let unmoved = prior.is_some_and(|p| {
+        node.host == MaybeUnknown::Known(p.node.host.clone())
+            && node.oci_instance_id == MaybeUnknown::Known(p.node.oci_instance_id.clone())
+            && node.oci_profile == MaybeUnknown::Known(p.node.oci_profile.clone())
+            && node.oci_address == MaybeUnknown::Known(p.node.oci_address)
+            && p.nlb_backend.as_ref().map(|b| b.port) == Some(block.port)
+    });
+    planned.nlb_backend_name = match (host_ip, prior.and_then(|p| p.nlb_backend_name.clone())) {
+        (Some(ip), _) => MaybeUnknown::Known(Some(block.name(&ip.to_string()))),
+        (None, Some(name)) if unmoved => MaybeUnknown::Known(Some(name)),
+        _ => MaybeUnknown::unknown(),
     };
-    node::with(
-        planned,
-        [
-            ("nlb_backend_name", name),
-            ("nlb_backend_present", Value::Bool(true)),
-        ],
-    )
+    planned.nlb_backend_present = MaybeUnknown::Known(Some(true));
 }
 
 /// After a create or update: removes the backend the prior state had when it is no longer
 /// wanted (or moved), and makes sure the wanted one is there.
-async fn sync_nlb(ctx: &Context, prior: &Value, value: Value) -> Result<Value, Diagnostics> {
-    let wanted = NlbBackend::of(&value);
-    let private_ip = match &wanted {
+async fn sync_nlb(
+    ctx: &Context,
+    prior: Option<&AgentModel>,
+    mut state: AgentModel,
+) -> Result<AgentModel, Diagnostics> {
+    let private_ip = match &state.nlb_backend {
         Some(_) => {
             let provider = ctx.provider::<ProviderConfig>()?;
-            match node::locate(&value, &provider).await? {
-                node::Whereabouts::At(location) => location.private_ip,
-                node::Whereabouts::Gone(why) => {
+            match locate(state.node.host_spec(), &provider.oci).await? {
+                Whereabouts::At(location) => location.private_ip,
+                Whereabouts::Gone(why) => {
                     return Err(Diagnostics::from_error(
                         "The node's OCI instance is gone",
                         why,
@@ -416,7 +301,7 @@ async fn sync_nlb(ctx: &Context, prior: &Value, value: Value) -> Result<Value, D
         }
         None => None,
     };
-    let wanted_name = match (&wanted, &private_ip) {
+    let wanted_name = match (&state.nlb_backend, &private_ip) {
         (Some(nlb), Some(ip)) => Some(nlb.name(ip)),
         (Some(_), None) => {
             return Err(Diagnostics::from_error(
@@ -426,81 +311,63 @@ async fn sync_nlb(ctx: &Context, prior: &Value, value: Value) -> Result<Value, D
         }
         _ => None,
     };
-    if let (Some(old), Some(old_name)) = (
-        NlbBackend::of(prior),
-        prior.attr("nlb_backend_name").and_then(Value::as_str),
-    ) {
-        let kept = wanted.as_ref().is_some_and(|w| {
-            w.nlb_id == old.nlb_id
-                && w.backend_set == old.backend_set
-                && wanted_name.as_deref() == Some(old_name)
-        });
+    if let Some((old, old_name)) = prior.and_then(|p| Some((p.nlb_backend.as_ref()?, p.nlb_backend_name.as_ref()?))) {
+        let kept = state
+            .nlb_backend
+            .as_ref()
+            .is_some_and(|w| w.same_set(old) && wanted_name.as_ref() == Some(old_name));
         if !kept {
             old.remove(ctx, old_name).await?;
         }
     }
-    let (name, present) = match (wanted, wanted_name) {
+    (state.nlb_backend_name, state.nlb_backend_present) = match (&state.nlb_backend, wanted_name) {
         (Some(nlb), Some(name)) => {
             let name = match private_ip.as_deref() {
                 Some(ip) => nlb.ensure(ctx, ip).await?,
                 None => name,
             };
-            (Value::string(name), Value::Bool(true))
+            (Some(name), Some(true))
         }
-        _ => (Value::Null, Value::Null),
+        _ => (None, None),
     };
-    Ok(node::with(
-        &value,
-        [("nlb_backend_name", name), ("nlb_backend_present", present)],
-    ))
+    Ok(state)
 }
 
 /// Reads the backend membership back (null without `nlb_backend`).
 async fn read_nlb(
     ctx: &Context,
-    value: Value,
+    mut state: AgentModel,
     private_ip: Option<&str>,
-) -> Result<Value, Diagnostics> {
-    let Some(nlb) = NlbBackend::of(&value) else {
-        return Ok(node::with(
-            &value,
-            [
-                ("nlb_backend_name", Value::Null),
-                ("nlb_backend_present", Value::Null),
-            ],
-        ));
+) -> Result<AgentModel, Diagnostics> {
+    let Some(nlb) = state.nlb_backend.clone() else {
+        state.nlb_backend_name = None;
+        state.nlb_backend_present = None;
+        return Ok(state);
     };
     let Some(name) = private_ip.map(|ip| nlb.name(ip)) else {
-        return Ok(node::with(
-            &value,
-            [
-                ("nlb_backend_name", Value::Null),
-                ("nlb_backend_present", Value::Bool(false)),
-            ],
-        ));
+        state.nlb_backend_name = None;
+        state.nlb_backend_present = Some(false);
+        return Ok(state);
     };
-    let present = nlb.contains(ctx, &name).await?;
-    Ok(node::with(
-        &value,
-        [
-            ("nlb_backend_name", Value::string(name)),
-            ("nlb_backend_present", Value::Bool(present)),
-        ],
-    ))
+    state.nlb_backend_present = Some(nlb.contains(ctx, &name).await?);
+    state.nlb_backend_name = Some(name);
+    Ok(state)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tfplugin_runtime::cty::Value;
+    use tfplugin_runtime::model;
 
-    fn agent(host: Value, instance: Value, port: i64, name: Value) -> Value {
-        Value::object([
-            ("host", host),
-            ("oci_instance_id", instance),
-            ("oci_profile", Value::Null),
-            ("oci_address", Value::string("private")),
-            (
-                "nlb_backend",
+    /// An agent's state or plan with the load balancer attributes given and the rest blank.
+    fn agent<F: Form>(host: Value, instance: Value, port: i64, name: Value) -> AgentModel<F> {
+        let mut value = K3sAgent.schema().block.unset_value();
+        if let Value::Object(attributes) = &mut value {
+            attributes.insert("host".into(), host);
+            attributes.insert("oci_instance_id".into(), instance);
+            attributes.insert(
+                "nlb_backend".into(),
                 Value::object([
                     (
                         "network_load_balancer_id",
@@ -510,56 +377,46 @@ mod tests {
                     ("port", Value::int(port)),
                     ("oci_profile", Value::Null),
                 ]),
-            ),
-            ("nlb_backend_name", name),
-            ("nlb_backend_present", Value::Null),
-        ])
+            );
+            attributes.insert("nlb_backend_name".into(), name);
+        }
+        model::from_blank(&value).unwrap()
+    }
+
+    fn planned_name(prior: Option<&AgentModel>, mut planned: AgentModel<Planned>) -> MaybeUnknown<Option<String>> {
+        plan_nlb(prior, &mut planned);
+        assert_eq!(planned.nlb_backend_present, MaybeUnknown::Known(Some(true)));
+        planned.nlb_backend_name
     }
 
     #[test]
     fn backend_membership_is_planned_present_with_a_known_name_when_it_can_be() {
-        let by_ip = plan_nlb(
-            &Value::Null,
-            &agent(
-                Value::string("10.0.0.11"),
-                Value::Null,
-                443,
-                Value::unknown(),
-            ),
-        );
-        assert_eq!(
-            by_ip.attr("nlb_backend_name"),
-            Some(&Value::string("10.0.0.11:443"))
-        );
-        assert_eq!(by_ip.attr("nlb_backend_present"), Some(&Value::Bool(true)));
+        let ip = Value::string("10.0.0.11");
+        let by_ip = planned_name(None, agent(ip, Value::Null, 443, Value::unknown()));
+        assert_eq!(by_ip, MaybeUnknown::Known(Some("10.0.0.11:443".into())));
 
         let instance = Value::string("ocid1.instance.oc1.phx.a");
-        let created = plan_nlb(
-            &Value::Null,
-            &agent(Value::Null, instance.clone(), 443, Value::unknown()),
-        );
-        assert!(created.attr("nlb_backend_name").unwrap().is_unknown());
+        let created = planned_name(None, agent(Value::Null, instance.clone(), 443, Value::unknown()));
+        assert!(created.is_unknown());
 
-        let prior = agent(
+        let prior: AgentModel = agent(
             Value::Null,
             instance.clone(),
             443,
             Value::string("10.0.0.12:443"),
         );
-        let kept = plan_nlb(
-            &prior,
-            &agent(Value::Null, instance.clone(), 443, Value::Null),
+        let kept = planned_name(
+            Some(&prior),
+            agent(Value::Null, instance.clone(), 443, Value::Null),
         );
-        assert_eq!(
-            kept.attr("nlb_backend_name"),
-            Some(&Value::string("10.0.0.12:443"))
-        );
-        let moved = plan_nlb(&prior, &agent(Value::Null, instance, 8443, Value::Null));
-        assert!(moved.attr("nlb_backend_name").unwrap().is_unknown());
+        assert_eq!(kept, MaybeUnknown::Known(Some("10.0.0.12:443".into())));
+        let moved = planned_name(Some(&prior), agent(Value::Null, instance, 8443, Value::Null));
+        assert!(moved.is_unknown());
 
-        let without = node::with(&prior, [("nlb_backend", Value::Null)]);
-        let removed = plan_nlb(&prior, &without);
-        assert_eq!(removed.attr("nlb_backend_present"), Some(&Value::Null));
-        assert_eq!(NlbBackend::of(&without), None);
+        let mut without: AgentModel<Planned> = agent(Value::Null, Value::Null, 443, Value::Null);
+        without.nlb_backend = MaybeUnknown::Known(None);
+        plan_nlb(Some(&prior), &mut without);
+        assert_eq!(without.nlb_backend_present, MaybeUnknown::Known(None));
+        assert_eq!(without.nlb_backend_name, MaybeUnknown::Known(None));
     }
 }

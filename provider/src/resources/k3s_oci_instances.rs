@@ -6,17 +6,65 @@
 //! compartment (OCI answers 404 `NotAuthorizedOrNotFound`, as for another tenancy's
 //! compartment) is skipped, and a compartment no profile can see is an error.
 
-use super::shared;
-use super::ProviderConfig;
-use crate::runtime::cty::{AttributePath, Type, Value};
-use crate::runtime::schema::{one_of, Attribute, Block, Schema};
-use crate::runtime::{Context, DataSource, Diagnostics};
+use crate::provider::ProviderConfig;
+use crate::validators;
 use async_trait::async_trait;
 use k3s_sdk::oci::Instance;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use tfplugin_runtime::cty::{AttributePath, Type, Value};
+use tfplugin_runtime::schema::{one_of, Attribute, Block, Schema};
+use tfplugin_runtime::{
+    field_name, Context, DataSource, Diagnostics, Form, Known, MaybeUnknown, Models, Planned,
+};
 
 /// The `k3s_oci_instances` data source type.
 pub struct K3sOciInstances;
+
+/// The query and what it found.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(bound = "")]
+pub struct OciInstancesModel<F: Form = Known> {
+    /// One compartment to list.
+    pub compartment_id: F::Of<Option<String>>,
+    /// Several compartments to list.
+    pub compartment_ids: F::Of<Option<Vec<String>>>,
+    /// The provider profiles to search.
+    pub profiles: F::Of<Option<Vec<String>>>,
+    /// Free-form tags every instance must carry.
+    pub freeform_tags: F::Of<Option<BTreeMap<String, String>>>,
+    /// Defined tags every instance must carry, keyed `namespace.key`.
+    pub defined_tags: F::Of<Option<BTreeMap<String, String>>>,
+    /// The lifecycle state instances must be in.
+    pub lifecycle_state: F::Of<String>,
+    /// What was found.
+    pub instances: F::Of<Option<Vec<FoundInstance>>>,
+}
+
+/// One instance found.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FoundInstance {
+    /// Its OCID.
+    pub id: String,
+    /// Its display name.
+    pub display_name: String,
+    /// The provider profile that found it.
+    pub profile: String,
+    /// Its compartment.
+    pub compartment_id: String,
+    /// Its lifecycle state.
+    pub lifecycle_state: String,
+    /// Its private IP, if it has one.
+    pub private_ip: Option<String>,
+    /// Its public IP, if it has one.
+    pub public_ip: Option<String>,
+    /// Its free-form tags.
+    pub freeform_tags: BTreeMap<String, String>,
+}
+
+impl Models for K3sOciInstances {
+    type Model<F: Form> = OciInstancesModel<F>;
+}
 
 #[async_trait]
 impl DataSource for K3sOciInstances {
@@ -28,7 +76,7 @@ impl DataSource for K3sOciInstances {
         let block = Block::new("OCI compute instances by compartment and tags, across tenancies.")
             .attribute(
                 Attribute::optional("compartment_id", Type::String)
-                    .validate(shared::ocid(&["compartment", "tenancy"]))
+                    .validate(validators::ocid(&["compartment", "tenancy"]))
                     .describe("Compartment (or tenancy) to list. Set this or `compartment_ids`."),
             )
             .attribute(
@@ -59,7 +107,8 @@ impl DataSource for K3sOciInstances {
                         "TERMINATING",
                         "TERMINATED",
                     ]))
-                    .describe("Only instances in this state. Defaults to `RUNNING`."),
+                    .default(Value::string("RUNNING"))
+                    .describe("Only instances in this state."),
             )
             .attribute(
                 Attribute::computed("instances", Type::list(instance_type()))
@@ -68,33 +117,29 @@ impl DataSource for K3sOciInstances {
         Schema::new(block)
     }
 
-    async fn validate(&self, config: &Value, diagnostics: &mut Diagnostics) {
-        let one = config.attr("compartment_id").unwrap_or(&Value::Null);
-        let many = config.attr("compartment_ids").unwrap_or(&Value::Null);
-        if one.is_unknown() || many.is_unknown() {
-            return;
-        }
-        match (one.is_null(), many.is_null()) {
-            (true, true) => diagnostics.error_at(
-                AttributePath::attribute("compartment_id"),
+    async fn validate(&self, config: &OciInstancesModel<Planned>, diagnostics: &mut Diagnostics) {
+        match (&config.compartment_id, &config.compartment_ids) {
+            (MaybeUnknown::Known(None), MaybeUnknown::Known(None)) => diagnostics.error_at(
+                AttributePath::attribute(field_name!(OciInstancesModel, compartment_id)),
                 "Missing compartment",
                 "Set `compartment_id` or `compartment_ids`.",
             ),
-            (false, false) => diagnostics.error_at(
-                AttributePath::attribute("compartment_ids"),
+            (MaybeUnknown::Known(Some(_)), MaybeUnknown::Known(Some(_))) => diagnostics.error_at(
+                AttributePath::attribute(field_name!(OciInstancesModel, compartment_ids)),
                 "Conflicting compartments",
                 "Set either `compartment_id` or `compartment_ids`, not both.",
             ),
             _ => {}
         }
-        if let Some(Value::Map(tags)) = config.attr("defined_tags") {
+        if let Some(Some(tags)) = config.defined_tags.known() {
             for key in tags.keys() {
                 if !key
                     .split_once('.')
                     .is_some_and(|(ns, k)| !ns.is_empty() && !k.is_empty())
                 {
                     diagnostics.error_at(
-                        AttributePath::attribute("defined_tags").key(key),
+                        AttributePath::attribute(field_name!(OciInstancesModel, defined_tags))
+                            .key(key),
                         "Invalid defined tag key",
                         format!("{key:?} is not `namespace.key`, e.g. `Operations.CostCenter`."),
                     );
@@ -103,20 +148,28 @@ impl DataSource for K3sOciInstances {
         }
     }
 
-    async fn read(&self, ctx: &Context, config: &Value) -> Result<Value, Diagnostics> {
+    async fn read(
+        &self,
+        ctx: &Context,
+        mut config: OciInstancesModel,
+    ) -> Result<OciInstancesModel, Diagnostics> {
         let provider = ctx.provider::<ProviderConfig>()?;
-        let compartments = strings(config.attr("compartment_ids"))
-            .or_else(|| text(config, "compartment_id").map(|c| vec![c]))
+        let compartments = config
+            .compartment_ids
+            .clone()
+            .or_else(|| config.compartment_id.clone().map(|c| vec![c]))
             .unwrap_or_default();
-        let profiles = strings(config.attr("profiles")).unwrap_or_else(|| provider.oci.names());
+        let profiles = config
+            .profiles
+            .clone()
+            .unwrap_or_else(|| provider.oci.names());
         if profiles.is_empty() {
             return Err(Diagnostics::from_error(
                 "No OCI profile configured",
                 "k3s_oci_instances needs an `oci_profile` block in the provider configuration.",
             ));
         }
-        let state = text(config, "lifecycle_state").unwrap_or_else(|| "RUNNING".into());
-        let filter = Filter::of(config);
+        let filter = Filter::of(&config);
         let mut seen_by = vec![0usize; compartments.len()];
         let mut found = Vec::new();
         for profile in &profiles {
@@ -124,7 +177,7 @@ impl DataSource for K3sOciInstances {
             for (index, compartment) in compartments.iter().enumerate() {
                 let listed = match client
                     .compute()
-                    .list_instances(compartment, Some(&state))
+                    .list_instances(compartment, Some(&config.lifecycle_state))
                     .await
                 {
                     Ok(listed) => listed,
@@ -162,7 +215,16 @@ impl DataSource for K3sOciInstances {
                             ))
                         }
                     };
-                    found.push(instance_value(&name, &instance, private_ip, public_ip));
+                    found.push(FoundInstance {
+                        id: instance.id.clone(),
+                        display_name: instance.display_name.clone(),
+                        profile: name.clone(),
+                        compartment_id: instance.compartment_id.clone(),
+                        lifecycle_state: instance.lifecycle_state.clone(),
+                        private_ip,
+                        public_ip,
+                        freeform_tags: instance.freeform_tags.clone(),
+                    });
                 }
             }
         }
@@ -175,11 +237,8 @@ impl DataSource for K3sOciInstances {
                 ),
             ));
         }
-        let mut result = config.clone();
-        if let Value::Object(attributes) = &mut result {
-            attributes.insert("instances".into(), Value::List(found));
-        }
-        Ok(result)
+        config.instances = Some(found);
+        Ok(config)
     }
 }
 
@@ -196,32 +255,6 @@ fn instance_type() -> Type {
     ])
 }
 
-fn text(v: &Value, name: &str) -> Option<String> {
-    v.attr(name).and_then(Value::as_str).map(str::to_owned)
-}
-
-fn strings(v: Option<&Value>) -> Option<Vec<String>> {
-    match v {
-        Some(Value::List(items)) => Some(
-            items
-                .iter()
-                .filter_map(|i| i.as_str().map(str::to_owned))
-                .collect(),
-        ),
-        _ => None,
-    }
-}
-
-fn string_map(v: Option<&Value>) -> BTreeMap<String, String> {
-    match v {
-        Some(Value::Map(m)) => m
-            .iter()
-            .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
-            .collect(),
-        _ => BTreeMap::new(),
-    }
-}
-
 /// The tag filters.
 struct Filter {
     freeform: BTreeMap<String, String>,
@@ -230,10 +263,13 @@ struct Filter {
 }
 
 impl Filter {
-    fn of(config: &Value) -> Filter {
+    fn of(config: &OciInstancesModel) -> Filter {
         Filter {
-            freeform: string_map(config.attr("freeform_tags")),
-            defined: string_map(config.attr("defined_tags"))
+            freeform: config.freeform_tags.clone().unwrap_or_default(),
+            defined: config
+                .defined_tags
+                .clone()
+                .unwrap_or_default()
                 .into_iter()
                 .filter_map(|(k, v)| {
                     let (namespace, key) = k.split_once('.')?;
@@ -257,32 +293,4 @@ impl Filter {
                 }
             })
     }
-}
-
-fn instance_value(
-    profile: &str,
-    instance: &Instance,
-    private_ip: Option<String>,
-    public_ip: Option<String>,
-) -> Value {
-    let opt = |v: Option<String>| v.map(Value::String).unwrap_or(Value::Null);
-    Value::object([
-        ("id", Value::string(&instance.id)),
-        ("display_name", Value::string(&instance.display_name)),
-        ("profile", Value::string(profile)),
-        ("compartment_id", Value::string(&instance.compartment_id)),
-        ("lifecycle_state", Value::string(&instance.lifecycle_state)),
-        ("private_ip", opt(private_ip)),
-        ("public_ip", opt(public_ip)),
-        (
-            "freeform_tags",
-            Value::Map(
-                instance
-                    .freeform_tags
-                    .iter()
-                    .map(|(k, v)| (k.clone(), Value::string(v)))
-                    .collect(),
-            ),
-        ),
-    ])
 }

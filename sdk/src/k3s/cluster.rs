@@ -6,10 +6,12 @@
 //! so the caller hands it one ([`ApiAccess::Kubeconfig`]), which lives on the node only for
 //! the command's duration in a 0600 temporary file, passed on stdin, never in argv.
 
-use super::install::quote;
 use super::KUBECONFIG_PATH;
-use crate::ssh::{self, Command, Secret, Session};
+use crate::ssh::{self, shell_quote, Command, Secret, Session};
 use std::time::Duration;
+
+/// How long draining a node may take unless told otherwise.
+pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// How `kubectl` on the node reaches the API.
 #[derive(Debug, Clone)]
@@ -41,8 +43,8 @@ pub async fn node_ready(
     let jsonpath = "{.status.conditions[?(@.type==\"Ready\")].status}";
     let args = format!(
         "get node {} -o jsonpath={} --request-timeout=20s",
-        quote(node),
-        quote(jsonpath)
+        shell_quote(node),
+        shell_quote(jsonpath)
     );
     let out = session
         .output(kubectl(
@@ -100,7 +102,7 @@ pub async fn remove_node(
     let mut removal = Removal::default();
     let drain = format!(
         "drain {} --ignore-daemonsets --delete-emptydir-data --force --timeout={seconds}s --request-timeout=30s",
-        quote(node)
+        shell_quote(node)
     );
     let out = session
         .output(kubectl(access, "drain the node", &drain, seconds + 60))
@@ -114,7 +116,7 @@ pub async fn remove_node(
     }
     let delete = format!(
         "delete node {} --ignore-not-found --request-timeout=30s",
-        quote(node)
+        shell_quote(node)
     );
     let out = session
         .output(kubectl(access, "delete the Node object", &delete, 90))
@@ -184,6 +186,6 @@ mod tests {
             last_lines("a\n\nb\nc\nerror: timed out\n"),
             "b / c / error: timed out"
         );
-        assert_eq!(quote("it's"), "'it'\\''s'");
+        assert_eq!(shell_quote("it's"), "'it'\\''s'");
     }
 }

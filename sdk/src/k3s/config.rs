@@ -1,7 +1,7 @@
 //! `config.yaml`: every K3s setting of a node in one file (mode 0600, since it holds the token),
 //! rendered deterministically so its hash identifies it, and parsed back on import.
 
-use crate::ssh::Secret;
+use crate::Secret;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
@@ -21,6 +21,16 @@ pub enum Role {
         /// The server to join (`https://host:6443`).
         server_url: String,
     },
+}
+
+impl Role {
+    /// The systemd unit K3s runs as for this role.
+    pub fn unit(&self) -> super::Unit {
+        match self {
+            Role::Server { .. } => super::Unit::Server,
+            Role::Agent { .. } => super::Unit::Agent,
+        }
+    }
 }
 
 /// Why a configuration cannot be rendered or read.
@@ -49,6 +59,10 @@ pub enum ConfigError {
     Unreadable(String),
 }
 
+/// Every other K3s setting of a node, keyed as the CLI flag without `--` (`tls-san`,
+/// `disable`, …), each a JSON-like value ([`SettingValue`](super::SettingValue)).
+pub type Settings = Map<String, Value>;
+
 /// Keys the typed fields own, and the field that sets each.
 const RESERVED: &[(&str, &str)] = &[
     ("token", "token"),
@@ -74,7 +88,7 @@ pub struct NodeConfig {
     /// Taints the node registers with, as `key=value:Effect`.
     pub node_taints: Vec<String>,
     /// Every other setting, keyed as the CLI flag without `--` (`tls-san`, `disable`, …).
-    pub settings: Map<String, Value>,
+    pub settings: Settings,
 }
 
 impl NodeConfig {

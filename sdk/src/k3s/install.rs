@@ -3,39 +3,44 @@
 //! and to skip starting the service (its restart blocks forever on a node that never becomes
 //! ready); the caller then restarts the unit without blocking and polls it with a deadline.
 
+use crate::ssh::shell_quote;
 use std::collections::BTreeMap;
 
-/// The systemd unit of a node's K3s.
+/// The systemd unit a node's K3s runs as; which one follows from the node's [`Role`]
+/// ([`Role::unit`]).
+///
+/// [`Role`]: super::Role
+/// [`Role::unit`]: super::Role::unit
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Service {
-    /// `k3s.service`.
+pub enum Unit {
+    /// `k3s.service`: a server.
     Server,
-    /// `k3s-agent.service`.
+    /// `k3s-agent.service`: an agent.
     Agent,
 }
 
-impl Service {
+impl Unit {
     /// The unit's name without `.service`.
-    pub fn unit(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
-            Service::Server => "k3s",
-            Service::Agent => "k3s-agent",
+            Unit::Server => "k3s",
+            Unit::Agent => "k3s-agent",
         }
     }
     /// The installer's command (`INSTALL_K3S_EXEC`).
     pub fn command(self) -> &'static str {
         match self {
-            Service::Server => "server",
-            Service::Agent => "agent",
+            Unit::Server => "server",
+            Unit::Agent => "agent",
         }
     }
     /// The unit's env file, which the installer fills with `K3S_*` variables (mode 0600).
     pub fn env_file(self) -> String {
-        format!("/etc/systemd/system/{}.service.env", self.unit())
+        format!("/etc/systemd/system/{}.service.env", self.name())
     }
     /// The uninstall script the installer leaves.
     pub fn uninstall_script(self) -> String {
-        format!("/usr/local/bin/{}-uninstall.sh", self.unit())
+        format!("/usr/local/bin/{}-uninstall.sh", self.name())
     }
 }
 
@@ -64,11 +69,9 @@ pub enum Installer {
     },
 }
 
-/// One run of the installer on a node.
+/// What to install: which release, from where.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InstallPlan {
-    /// Server or agent.
-    pub service: Service,
     /// The release, `vX.Y.Z+k3sN`.
     pub version: super::K3sVersion,
     /// Where K3s comes from.
@@ -76,10 +79,10 @@ pub struct InstallPlan {
 }
 
 impl InstallPlan {
-    /// The shell script (run as root) that fetches the installer and runs it. It carries no
-    /// secret: the token is in `config.yaml`. The installer's output goes to stderr so a failure
-    /// shows its `[ERROR]` line.
-    pub fn script(&self) -> String {
+    /// The shell script (run as root) that fetches the installer and runs it for `unit`. It
+    /// carries no secret: the token is in `config.yaml`. The installer's output goes to stderr
+    /// so a failure shows its `[ERROR]` line.
+    pub fn script(&self, unit: Unit) -> String {
         let (script_url, release_base, skip_download) = match &self.installer {
             Installer::Download {
                 script_url,
@@ -89,7 +92,7 @@ impl InstallPlan {
         };
         let mut env = vec![
             ("INSTALL_K3S_VERSION", self.version.to_string()),
-            ("INSTALL_K3S_EXEC", self.service.command().to_string()),
+            ("INSTALL_K3S_EXEC", unit.command().to_string()),
             ("INSTALL_K3S_SKIP_START", "true".to_string()),
         ];
         if let Some(base) = release_base {
@@ -100,7 +103,7 @@ impl InstallPlan {
         }
         let assignments: Vec<String> = env
             .iter()
-            .map(|(k, v)| format!("{k}={}", quote(v)))
+            .map(|(k, v)| format!("{k}={}", shell_quote(v)))
             .collect();
         format!(
             "set -eu\n\
@@ -108,7 +111,7 @@ impl InstallPlan {
              trap 'rm -f \"$installer\"' EXIT\n\
              curl -sSfL --retry 3 --max-time 120 -o \"$installer\" {url}\n\
              {assignments} sh \"$installer\" >&2\n",
-            url = quote(script_url),
+            url = shell_quote(script_url),
             assignments = assignments.join(" "),
         )
     }
@@ -132,11 +135,6 @@ pub fn parse_env_file(text: &str) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// `s` as one single-quoted POSIX shell word.
-pub(super) fn quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "'\\''"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -144,21 +142,20 @@ mod tests {
     #[test]
     fn the_install_script_pins_the_version_skips_the_start_and_carries_no_secret() {
         let plan = InstallPlan {
-            service: Service::Agent,
             version: "v1.33.4+k3s1".parse().unwrap(),
             installer: Installer::Download {
                 script_url: "https://get.k3s.io".into(),
                 release_base: Some("http://10.231.1.1:8080/k3s-io/k3s/releases".into()),
             },
         };
-        let script = plan.script();
+        let script = plan.script(Unit::Agent);
         assert!(
-            script.contains("INSTALL_K3S_VERSION='v1.33.4+k3s1'"),
+            script.contains("INSTALL_K3S_VERSION=v1.33.4+k3s1 "),
             "{script}"
         );
-        assert!(script.contains("INSTALL_K3S_EXEC='agent'"));
-        assert!(script.contains("INSTALL_K3S_SKIP_START='true'"));
-        assert!(script.contains("GITHUB_URL='http://10.231.1.1:8080/k3s-io/k3s/releases'"));
+        assert!(script.contains("INSTALL_K3S_EXEC=agent "));
+        assert!(script.contains("INSTALL_K3S_SKIP_START=true "));
+        assert!(script.contains("GITHUB_URL=http://10.231.1.1:8080/k3s-io/k3s/releases "));
         assert!(!script.contains("K3S_TOKEN") && !script.contains("K3S_URL"));
         let airgap = InstallPlan {
             installer: Installer::AirGap {
@@ -168,13 +165,15 @@ mod tests {
             },
             ..plan
         };
-        assert!(airgap.script().contains("INSTALL_K3S_SKIP_DOWNLOAD='true'"));
+        assert!(airgap
+            .script(Unit::Agent)
+            .contains("INSTALL_K3S_SKIP_DOWNLOAD=true "));
         assert_eq!(
-            Service::Agent.env_file(),
+            Unit::Agent.env_file(),
             "/etc/systemd/system/k3s-agent.service.env"
         );
         assert_eq!(
-            Service::Server.uninstall_script(),
+            Unit::Server.uninstall_script(),
             "/usr/local/bin/k3s-uninstall.sh"
         );
     }

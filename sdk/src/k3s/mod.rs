@@ -7,30 +7,70 @@
 //! [`node_ready`] and [`remove_node`] read and remove its Node object through the API.
 //!
 //! ```
-//! use k3s_sdk::k3s::{K3sVersion, NodeConfig, Role};
+//! use k3s_sdk::k3s::{json, K3sVersion, NodeConfig, Role};
 //!
 //! let mut config = NodeConfig::new(Role::Server { cluster_init: true, join: None });
 //! config.node_labels.insert("role".into(), "control-plane".into());
-//! config.settings.insert("tls-san".into(), serde_json::json!(["k3s.example.com"]));
+//! config.settings.insert("tls-san".into(), json!(["k3s.example.com"]));
 //! let yaml = String::from_utf8(config.render().unwrap()).unwrap();
 //! assert!(yaml.contains("cluster-init: true"));
 //!
 //! let installed: K3sVersion = "v1.33.4+k3s1".parse().unwrap();
 //! assert!(installed < "v1.34.0+k3s1".parse().unwrap());
 //! ```
+//!
+//! A node read back, compared and converged (the drift is what `converge` acts on):
+//!
+//! ```no_run
+//! use k3s_sdk::k3s::{self, Desired, Installer, InstallPlan, Mirror, NodeConfig, Registries, Role};
+//! use k3s_sdk::ssh::{Credentials, HostKeyPolicy, Session, Target};
+//! use k3s_sdk::Secret;
+//!
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let target = Target::new("10.0.0.6", "root", Credentials::key_file("/root/.ssh/id_ed25519"),
+//!     HostKeyPolicy::known_hosts("/root/.ssh/known_hosts"));
+//! let node = Session::connect(&target).await?;
+//!
+//! let mut config = NodeConfig::new(Role::Agent { server_url: "https://10.0.0.241:6443".into() });
+//! config.token = Some(Secret::new("K10…::server:…"));
+//! let install = InstallPlan {
+//!     version: "v1.33.4+k3s1".parse()?,
+//!     installer: Installer::Download { script_url: "https://get.k3s.io".into(), release_base: None },
+//! };
+//! let mut registries = Registries::default();
+//! registries.mirrors.push(Mirror::new("docker.io", ["https://zot.internal:5000"]));
+//! let desired = Desired::new(config, install).registries(registries);
+//!
+//! let observed = k3s::observe(&node).await?;
+//! let drift = observed.drift(&desired)?;
+//! if !drift.is_empty() {
+//!     let applied = k3s::converge(&node, &desired, &observed).await?;
+//!     println!("restarted: {}", applied.restarted);
+//! }
+//! # Ok(())
+//! # }
+//! ```
 
 mod cluster;
 mod config;
+mod converge;
+mod error;
 mod install;
-mod node;
+mod observe;
 mod registries;
 mod version;
 
-pub use cluster::{control_plane_count, node_ready, remove_node, ApiAccess, Removal};
-pub use config::{ConfigError, NodeConfig, Role};
-pub use install::{parse_env_file, InstallPlan, Installer, Service};
-pub use node::{converge, observe, restart, uninstall, Applied, Desired, K3sError, Observed};
+pub use cluster::{
+    control_plane_count, node_ready, remove_node, ApiAccess, Removal, DEFAULT_DRAIN_TIMEOUT,
+};
+pub use config::{ConfigError, NodeConfig, Role, Settings};
+pub use converge::{converge, restart, uninstall, Applied, Desired};
+pub use error::K3sError;
+pub use install::{parse_env_file, InstallPlan, Installer, Unit};
+pub use observe::{observe, Drift, Observed, VersionChange};
 pub use registries::{Mirror, Registries, RegistryAuth};
+/// Re-exported: a [`Settings`] value is JSON-like; `json!` writes one.
+pub use serde_json::{json, Value as SettingValue};
 pub use version::{K3sVersion, VersionError};
 
 /// Where K3s reads its configuration.

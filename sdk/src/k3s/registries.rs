@@ -1,7 +1,7 @@
 //! `registries.yaml`: registry mirrors (e.g. a Zot registry in front of docker.io) and registry
 //! credentials and TLS settings, in the layout K3s reads.
 
-use crate::ssh::Secret;
+use crate::Secret;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 
@@ -14,6 +14,35 @@ pub struct Mirror {
     pub endpoints: Vec<String>,
     /// Repository rewrites: regular expression to replacement.
     pub rewrites: BTreeMap<String, String>,
+}
+
+impl Mirror {
+    /// A mirror of `registry` (e.g. `docker.io`) at `endpoints`, tried in order.
+    ///
+    /// ```
+    /// use k3s_sdk::k3s::Mirror;
+    ///
+    /// let zot = Mirror::new("docker.io", ["https://zot.internal:5000"])
+    ///     .rewrite("^library/(.*)", "mirror/library/$1");
+    /// assert_eq!(zot.endpoints, vec!["https://zot.internal:5000"]);
+    /// assert_eq!(zot.rewrites["^library/(.*)"], "mirror/library/$1");
+    /// ```
+    pub fn new(
+        registry: impl Into<String>,
+        endpoints: impl IntoIterator<Item = impl Into<String>>,
+    ) -> Mirror {
+        Mirror {
+            registry: registry.into(),
+            endpoints: endpoints.into_iter().map(Into::into).collect(),
+            rewrites: BTreeMap::new(),
+        }
+    }
+
+    /// Adds a repository rewrite: a regular expression and its replacement.
+    pub fn rewrite(mut self, pattern: impl Into<String>, replacement: impl Into<String>) -> Mirror {
+        self.rewrites.insert(pattern.into(), replacement.into());
+        self
+    }
 }
 
 /// Credentials and TLS settings for one registry host.

@@ -3,9 +3,10 @@
 //! OCID into the addresses to reach it at. Only the fields the provider needs are read;
 //! unknown fields are ignored.
 
-use super::client::{encode_path_segment, Client, ListShape, Request};
+use super::client::Client;
 use super::error::Error;
 use super::region::Service;
+use super::request::{encode_path_segment, ListShape, Request};
 use http::Method;
 use serde::Deserialize;
 use std::collections::BTreeMap;

@@ -54,14 +54,14 @@
 //! ## Sign a request yourself
 //!
 //! ```
-//! use k3s_sdk::oci::{KeyId, PrivateKey, Signer};
+//! use k3s_sdk::oci::{HeaderMap, KeyId, Method, PrivateKey, Signer, Url};
 //! # let pem = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/src/oci/testdata/oci_sample_key.pem"));
 //! let key = PrivateKey::from_pem(pem, None)?;
 //! let signer = Signer::new(KeyId::api_key("ocid1.tenancy.oc1..aaaa", "ocid1.user.oc1..bbbb", key.fingerprint()), key);
-//! let url = url::Url::parse("https://iaas.us-phoenix-1.oraclecloud.com/20160918/volumeAttachments").unwrap();
+//! let url = Url::parse("https://iaas.us-phoenix-1.oraclecloud.com/20160918/volumeAttachments").unwrap();
 //! let body = br#"{"instanceId":"ocid1.instance.oc1.phx.x"}"#;
-//! let mut headers = http::HeaderMap::new();
-//! signer.sign(&http::Method::POST, &url, &mut headers, body)?;
+//! let mut headers = HeaderMap::new();
+//! signer.sign(&Method::POST, &url, &mut headers, body)?;
 //! // date, host, content-length, content-type, x-content-sha256 and authorization are set;
 //! // send exactly `url` and `body` with these headers.
 //! assert_eq!(headers["content-length"], body.len().to_string().as_str());
@@ -85,11 +85,13 @@
 //! What each part owns:
 //! - `key`: [`PrivateKey`], [`fingerprint_of`];
 //! - `signer`: [`Signer`], [`KeyId`], [`signing_string`], [`request_target`];
-//! - `config`: [`ConfigFile`], [`Profile`], [`ProfileBuilder`], [`Environment`],
-//!   [`default_config_path`];
+//! - `config`: [`ConfigFile`], [`Environment`], [`default_config_path`];
+//! - `profile`: [`Profile`], [`ProfileBuilder`], [`KeySource`];
+//! - `ocid`: [`Ocid`], [`OcidError`];
 //! - `region`: [`Region`], [`Realm`], [`Service`];
 //! - `retry`: [`RetryPolicy`];
-//! - `client`: [`Client`], [`ClientBuilder`], [`Request`], [`Response`], [`ListShape`];
+//! - `client`: [`Client`], [`ClientBuilder`];
+//! - `request`: [`Request`], [`Response`], [`ListShape`], [`encode_path_segment`];
 //! - `compute`: [`Compute`], [`VirtualNetwork`], [`Instance`], [`VnicAttachment`], [`Vnic`],
 //!   [`InstanceAddresses`];
 //! - `nlb`: [`NetworkLoadBalancer`], [`Backend`], [`CreateBackendDetails`], [`WorkRequest`];
@@ -102,24 +104,30 @@ mod config;
 mod error;
 mod key;
 mod nlb;
+mod ocid;
+mod profile;
 mod region;
+mod request;
 mod retry;
 mod secrets;
 mod signer;
 
-pub use crate::ssh::Secret;
-pub use client::{encode_path_segment, Client, ClientBuilder, ListShape, Request, Response};
+pub use crate::Secret;
+pub use client::{Client, ClientBuilder};
 pub use compute::{
     Compute, DefinedTags, Instance, InstanceAddresses, VirtualNetwork, Vnic, VnicAttachment,
 };
-pub use config::{
-    default_config_path, ConfigFile, Environment, KeySource, Profile, ProfileBuilder,
-    DEFAULT_PROFILE,
-};
+pub use config::{default_config_path, ConfigFile, Environment, DEFAULT_PROFILE};
 pub use error::{Error, ServiceError};
+/// Re-exported: [`Signer::sign`] takes the [`Url`] that is sent, its [`Method`] and the
+/// [`HeaderMap`] it fills in.
+pub use http::{HeaderMap, HeaderValue, Method};
 pub use key::{fingerprint_of, PrivateKey};
 pub use nlb::{Backend, CreateBackendDetails, NetworkLoadBalancer, WorkRequest};
+pub use ocid::{Ocid, OcidError};
+pub use profile::{KeySource, Profile, ProfileBuilder};
 pub use region::{Realm, Region, Service};
+pub use request::{encode_path_segment, ListShape, Request, Response};
 pub use retry::{is_retryable_status, RetryPolicy};
 /// Re-exported so callers can name the RSA key types without depending on `rsa` themselves.
 pub use rsa::{RsaPrivateKey, RsaPublicKey};
@@ -128,5 +136,5 @@ pub use signer::{
     content_sha256, host_of, http_date, request_target, signed_headers, signing_string, KeyId,
     Signer, BODY_HEADERS, EMPTY_BODY_SHA256, GENERIC_HEADERS,
 };
-/// Re-exported: [`Signer::sign`] takes the [`Url`] that is sent.
+/// Re-exported with [`Method`] and [`HeaderMap`].
 pub use url::Url;

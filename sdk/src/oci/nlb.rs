@@ -4,9 +4,10 @@
 //! ([`NetworkLoadBalancer::ensure_backend`], [`NetworkLoadBalancer::remove_backend`]) wait
 //! for the work request and treat "already there" / "already gone" as done.
 
-use super::client::{encode_path_segment, Client, ListShape, Request};
+use super::client::Client;
 use super::error::Error;
 use super::region::Service;
+use super::request::{encode_path_segment, ListShape, Request};
 use http::Method;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;

@@ -1,10 +1,11 @@
 //! Vault secret retrieval (the Secrets service, API `20190301`): GetSecretBundle, with the
 //! base64 content decoded into [`SecretBytes`], which never prints and is wiped when dropped.
 
-use super::client::{encode_path_segment, Client, Request};
+use super::client::Client;
 use super::error::Error;
 use super::region::Service;
-use crate::ssh::Secret;
+use super::request::{encode_path_segment, Request};
+use crate::Secret;
 use base64::Engine as _;
 use http::Method;
 use serde::Deserialize;

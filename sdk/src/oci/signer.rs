@@ -15,7 +15,7 @@
 
 use super::error::Error;
 use super::key::PrivateKey;
-use crate::ssh::Secret;
+use crate::Secret;
 use base64::Engine as _;
 use http::header::{
     HeaderName, HeaderValue, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, DATE, HOST,

@@ -3,46 +3,14 @@
 //! network. Secrets are held in [`Secret`], which never prints and is wiped when dropped.
 
 use super::error::Error;
+pub use crate::Secret;
 use russh::keys::{HashAlg, PublicKey};
 use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
-use zeroize::Zeroizing;
 
-/// A secret string (password, passphrase, private key). Its `Debug` prints `***`, it has no
-/// `Display`, and its memory is zeroed when it is dropped.
-#[derive(Clone, Default, PartialEq, Eq)]
-pub struct Secret(Zeroizing<String>);
-
-impl Secret {
-    /// Wraps a secret.
-    pub fn new(value: impl Into<String>) -> Secret {
-        Secret(Zeroizing::new(value.into()))
-    }
-
-    /// The secret itself. Never log it or put it on a command line.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
-}
-
-impl From<String> for Secret {
-    fn from(value: String) -> Secret {
-        Secret::new(value)
-    }
-}
-
-impl From<&str> for Secret {
-    fn from(value: &str) -> Secret {
-        Secret::new(value)
-    }
-}
+/// The SSH port when none is given.
+pub const DEFAULT_PORT: u16 = 22;
 
 /// How to log in.
 #[derive(Clone, Debug)]
@@ -274,7 +242,7 @@ impl Bastion {
     ) -> Bastion {
         Bastion {
             host: host.into(),
-            port: 22,
+            port: DEFAULT_PORT,
             user: user.into(),
             credentials,
             host_key,
@@ -342,7 +310,7 @@ impl Target {
     ) -> Target {
         Target {
             host: host.into(),
-            port: 22,
+            port: DEFAULT_PORT,
             user: user.into(),
             credentials,
             host_key,

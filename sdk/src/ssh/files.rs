@@ -9,7 +9,7 @@
 use super::connect::Session;
 use super::error::Error;
 use super::exec::Command;
-use super::sudo::quote;
+use super::shell::shell_quote;
 use std::time::Duration;
 
 /// How to write a file. The default is mode `0600`, owned by whoever runs the command (root
@@ -86,7 +86,7 @@ impl Session {
         check_path(path)?;
         let command = Command::new(
             format!("read {path}"),
-            format!("exec cat -- {}", quote(path)),
+            format!("exec cat -- {}", shell_quote(path)),
         );
         Ok(self.exec(command).await?.stdout)
     }
@@ -94,7 +94,7 @@ impl Session {
     /// Reads a file, or returns `None` when it does not exist.
     pub async fn read_file_if_exists(&self, path: &str) -> Result<Option<Vec<u8>>, Error> {
         check_path(path)?;
-        let p = quote(path);
+        let p = shell_quote(path);
         let command = Command::new(
             format!("read {path}"),
             format!("if [ ! -e {p} ]; then exit {MISSING}; fi; exec cat -- {p}"),
@@ -187,7 +187,7 @@ fn write_script(path: &str, size: usize, options: &FileOptions) -> Result<String
     let chown = if owner.is_empty() {
         String::new()
     } else {
-        format!("chown -- {} \"$tmp\"\n", quote(&owner))
+        format!("chown -- {} \"$tmp\"\n", shell_quote(&owner))
     };
     Ok(format!(
         "set -eu\n\
@@ -205,7 +205,7 @@ fn write_script(path: &str, size: usize, options: &FileOptions) -> Result<String
          sync -- \"$tmp\" 2>/dev/null || :\n\
          mv -f -- \"$tmp\" \"$target\"\n\
          trap - EXIT\n",
-        target = quote(path),
+        target = shell_quote(path),
         mode = options.mode,
     ))
 }

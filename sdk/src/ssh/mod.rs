@@ -51,29 +51,36 @@
 //!
 //! What each part owns:
 //! - `config`: [`Target`], [`Bastion`], [`Credentials`], [`HostKeyPolicy`], [`Sudo`],
-//!   [`Timeouts`], [`Secret`] — plain settings;
-//! - `connect`: [`Session::connect`] — dialing, retries, host key check, authentication,
-//!   bastion hops;
+//!   [`Timeouts`] — plain settings ([`Secret`] is the crate's own, [`crate::Secret`]);
+//! - `connect`: [`Session::connect`] — dialing, retries, host key check, bastion hops;
+//! - `auth`: loading the credentials and authenticating with them;
 //! - `exec`: [`Command`], [`Output`], [`Session::exec`] — commands with deadlines and
 //!   cancellation;
+//! - `shell`: [`shell_quote`], the one quoting rule for command lines;
 //! - `sudo`: the command lines and handshake that make commands run as root;
 //! - `files`: [`Session::read_file`], [`Session::write_file`] with [`FileOptions`];
 //! - `forward`: [`Session::forward_local`] and [`PortForward`];
 //! - `error`: [`Error`] and [`ExitStatus`].
 
+mod auth;
 mod config;
 mod connect;
 mod error;
 mod exec;
 mod files;
 mod forward;
+mod shell;
 mod sudo;
 
-pub use config::{Bastion, Credentials, HostKey, HostKeyPolicy, Secret, Sudo, Target, Timeouts};
+pub use crate::Secret;
+pub use config::{
+    Bastion, Credentials, HostKey, HostKeyPolicy, Sudo, Target, Timeouts, DEFAULT_PORT,
+};
 pub use connect::Session;
 pub use error::{Cause, Error, ExitStatus, STDERR_TAIL_LINES};
 pub use exec::{Command, Output};
 pub use files::FileOptions;
 pub use forward::PortForward;
+pub use shell::shell_quote;
 /// Re-exported so callers can cancel commands without depending on tokio-util themselves.
 pub use tokio_util::sync::CancellationToken;

@@ -16,6 +16,7 @@
 //! reports it and the caller ends sudo's input instead of trying again.
 
 use super::config::{Secret, Sudo};
+use super::shell::shell_quote;
 
 /// The remote command line for a script, and the handshake to perform.
 pub(crate) struct Plan {
@@ -34,7 +35,11 @@ pub(crate) fn plan(script: &str, sudo: &Sudo, privileged: bool) -> Plan {
     let nonce = nonce();
     let start = format!("k3s-sdk-start-{nonce}:");
     let wrapper = format!(r#"printf '%s%s\n' {start} "$$"; /bin/sh -c "$1"; exit $?"#);
-    let sh = format!("/bin/sh -c {} sh {}", quote(&wrapper), quote(script));
+    let sh = format!(
+        "/bin/sh -c {} sh {}",
+        shell_quote(&wrapper),
+        shell_quote(script)
+    );
     let uses_sudo = privileged && !matches!(sudo, Sudo::Off);
     let (command, prompt, password) = match (sudo, privileged) {
         (Sudo::Off, _) | (_, false) => (sh, Vec::new(), None),
@@ -42,7 +47,7 @@ pub(crate) fn plan(script: &str, sudo: &Sudo, privileged: bool) -> Plan {
         (Sudo::Passwordless, true) => (format!("sudo -n -- {sh}"), Vec::new(), None),
         (Sudo::Password(password), true) => {
             let prompt = format!("k3s-sdk-sudo-prompt-{nonce}:");
-            let command = format!("sudo -S -k -p {} -- {sh}", quote(&prompt));
+            let command = format!("sudo -S -k -p {} -- {sh}", shell_quote(&prompt));
             (command, prompt.into_bytes(), Some(password.clone()))
         }
     };
@@ -69,17 +74,6 @@ kill -TERM "-$g" 2>/dev/null || kill -TERM "$p" 2>/dev/null
 exit 0
 "#
     )
-}
-
-/// Quotes a string for a POSIX shell.
-pub(crate) fn quote(s: &str) -> String {
-    if !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_./:=@%+,".contains(&b))
-    {
-        return s.to_owned();
-    }
-    format!("'{}'", s.replace('\'', "'\\''"))
 }
 
 /// 16 random hex digits.
@@ -242,14 +236,6 @@ mod tests {
         let mut marker = gate.start.clone();
         marker.extend_from_slice(format!("{pid}\n").as_bytes());
         marker
-    }
-
-    #[test]
-    fn quoting() {
-        assert_eq!(quote("abc/def-1.2"), "abc/def-1.2");
-        assert_eq!(quote(""), "''");
-        assert_eq!(quote("it's"), r"'it'\''s'");
-        assert_eq!(quote("a b"), "'a b'");
     }
 
     #[test]

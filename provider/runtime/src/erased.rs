@@ -1,0 +1,277 @@
+//! The typed traits of [`crate::resource`] behind object-safe ones the service calls with
+//! [`Value`]s: each value is read into the model on the way in and written back on the way
+//! out. A value that does not fit its model is a provider bug, reported as such.
+
+use crate::cty::{AttributePath, CtyError, Type, Value};
+use crate::diagnostics::Diagnostics;
+use crate::model::{self, Known, Planned};
+use crate::resource::{Context, DataSource, Plan, Provider, ProviderData, Resource};
+use crate::schema::Schema;
+use async_trait::async_trait;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::sync::Arc;
+
+/// A typed resource, data source or provider, served through the object-safe traits below.
+pub struct Typed<T>(pub T);
+
+/// A resource as the service sees it.
+#[async_trait]
+pub trait AnyResource: Send + Sync {
+    /// See [`Resource::type_name`].
+    fn type_name(&self) -> &'static str;
+    /// See [`Resource::schema`].
+    fn schema(&self) -> Schema;
+    /// Validates a configuration.
+    async fn validate(&self, config: &Value, diagnostics: &mut Diagnostics);
+    /// Lets the resource refine `planned`; `prior` is null on create.
+    async fn modify_plan(
+        &self,
+        ctx: &Context,
+        prior: &Value,
+        config: &Value,
+        planned: &mut Value,
+        requires_replace: &mut Vec<AttributePath>,
+        diagnostics: &mut Diagnostics,
+    );
+    /// Creates.
+    async fn create(&self, ctx: &Context, planned: &Value) -> Result<Value, Diagnostics>;
+    /// Reads; null when gone.
+    async fn read(&self, ctx: &Context, current: &Value) -> Result<Value, Diagnostics>;
+    /// Updates.
+    async fn update(
+        &self,
+        ctx: &Context,
+        prior: &Value,
+        planned: &Value,
+    ) -> Result<Value, Diagnostics>;
+    /// Deletes.
+    async fn delete(&self, ctx: &Context, prior: &Value) -> Result<(), Diagnostics>;
+    /// Imports.
+    async fn import(&self, ctx: &Context, id: &str) -> Result<Value, Diagnostics>;
+}
+
+/// A data source as the service sees it.
+#[async_trait]
+pub trait AnyDataSource: Send + Sync {
+    /// See [`DataSource::type_name`].
+    fn type_name(&self) -> &'static str;
+    /// See [`DataSource::schema`].
+    fn schema(&self) -> Schema;
+    /// Validates a configuration.
+    async fn validate(&self, config: &Value, diagnostics: &mut Diagnostics);
+    /// Reads.
+    async fn read(&self, ctx: &Context, config: &Value) -> Result<Value, Diagnostics>;
+}
+
+/// A provider as the service sees it.
+#[async_trait]
+pub trait AnyProvider: Send + Sync {
+    /// See [`Provider::name`].
+    fn name(&self) -> &'static str;
+    /// See [`Provider::schema`].
+    fn schema(&self) -> Schema;
+    /// See [`Provider::resources`].
+    fn resources(&self) -> Vec<Arc<dyn AnyResource>>;
+    /// See [`Provider::data_sources`].
+    fn data_sources(&self) -> Vec<Arc<dyn AnyDataSource>>;
+    /// Validates the provider block.
+    async fn validate(&self, config: &Value, diagnostics: &mut Diagnostics);
+    /// Configures the provider.
+    async fn configure(
+        &self,
+        config: &Value,
+        terraform_version: &str,
+    ) -> Result<ProviderData, Diagnostics>;
+}
+
+fn bug(type_name: &str, what: &str, error: CtyError) -> Diagnostics {
+    Diagnostics::from_error(
+        format!("{type_name}: the provider cannot read its own {what}"),
+        format!("{error}. The model and the schema of {type_name} disagree; this is a bug in the provider, please report it."),
+    )
+}
+
+fn read<T: DeserializeOwned>(type_name: &str, what: &str, value: &Value) -> Result<T, Diagnostics> {
+    model::from_value(value).map_err(|e| bug(type_name, what, e))
+}
+
+/// Reads a configuration into its planned-form model, with the schema's defaults applied (so a
+/// model field with a default is never null). A value the model cannot take (a required
+/// attribute set to null) is the user's error, at its path.
+fn read_config<T: DeserializeOwned>(schema: &Schema, config: &Value) -> Result<T, Diagnostics> {
+    let config = crate::plan::with_defaults(&schema.block, config);
+    model::from_value(&config).map_err(|e| {
+        let mut d = Diagnostics::new();
+        d.error_at(e.path.clone(), "Invalid configuration", e.message);
+        d
+    })
+}
+
+fn write<T: Serialize>(
+    type_name: &str,
+    what: &str,
+    m: &T,
+    ty: &Type,
+) -> Result<Value, Diagnostics> {
+    model::to_typed_value(m, ty).map_err(|e| bug(type_name, what, e))
+}
+
+#[async_trait]
+impl<R: Resource> AnyResource for Typed<R> {
+    fn type_name(&self) -> &'static str {
+        self.0.type_name()
+    }
+
+    fn schema(&self) -> Schema {
+        self.0.schema()
+    }
+
+    async fn validate(&self, config: &Value, diagnostics: &mut Diagnostics) {
+        match read_config::<R::Model<Planned>>(&self.0.schema(), config) {
+            Ok(config) => self.0.validate(&config, diagnostics).await,
+            Err(d) => diagnostics.extend(d),
+        }
+    }
+
+    async fn modify_plan(
+        &self,
+        ctx: &Context,
+        prior: &Value,
+        config: &Value,
+        planned: &mut Value,
+        requires_replace: &mut Vec<AttributePath>,
+        diagnostics: &mut Diagnostics,
+    ) {
+        let name = self.0.type_name();
+        let schema = self.0.schema();
+        let ty = schema.ty();
+        let plan = (|| {
+            Ok::<_, Diagnostics>(Plan::<R> {
+                prior: match prior {
+                    Value::Null => None,
+                    prior => Some(read(name, "prior state", prior)?),
+                },
+                config: read_config(&schema, config)?,
+                planned: read(name, "plan", planned)?,
+                requires_replace: std::mem::take(requires_replace),
+            })
+        })();
+        let mut plan = match plan {
+            Ok(plan) => plan,
+            Err(d) => return diagnostics.extend(d),
+        };
+        self.0.modify_plan(ctx, &mut plan, diagnostics).await;
+        *requires_replace = plan.requires_replace;
+        match write(name, "plan", &plan.planned, &ty) {
+            Ok(value) => *planned = value,
+            Err(d) => diagnostics.extend(d),
+        }
+    }
+
+    async fn create(&self, ctx: &Context, planned: &Value) -> Result<Value, Diagnostics> {
+        let name = self.0.type_name();
+        let planned = model::from_planned(planned).map_err(|e| bug(name, "plan", e))?;
+        let state = self.0.create(ctx, planned).await?;
+        write(name, "new state", &state, &self.0.schema().ty())
+    }
+
+    async fn read(&self, ctx: &Context, current: &Value) -> Result<Value, Diagnostics> {
+        let name = self.0.type_name();
+        let current = read(name, "state", current)?;
+        match self.0.read(ctx, current).await? {
+            Some(state) => write(name, "state", &state, &self.0.schema().ty()),
+            None => Ok(Value::Null),
+        }
+    }
+
+    async fn update(
+        &self,
+        ctx: &Context,
+        prior: &Value,
+        planned: &Value,
+    ) -> Result<Value, Diagnostics> {
+        let name = self.0.type_name();
+        let prior = read(name, "prior state", prior)?;
+        let planned = model::from_planned(planned).map_err(|e| bug(name, "plan", e))?;
+        let state = self.0.update(ctx, prior, planned).await?;
+        write(name, "new state", &state, &self.0.schema().ty())
+    }
+
+    async fn delete(&self, ctx: &Context, prior: &Value) -> Result<(), Diagnostics> {
+        let prior = read(self.0.type_name(), "prior state", prior)?;
+        self.0.delete(ctx, prior).await
+    }
+
+    async fn import(&self, ctx: &Context, id: &str) -> Result<Value, Diagnostics> {
+        let name = self.0.type_name();
+        let schema = self.0.schema();
+        let blank: R::Model<Known> = model::from_blank(&schema.block.unset_value())
+            .map_err(|e| bug(name, "blank state", e))?;
+        let state = self.0.import(ctx, id, blank).await?;
+        write(name, "imported state", &state, &schema.ty())
+    }
+}
+
+#[async_trait]
+impl<D: DataSource> AnyDataSource for Typed<D> {
+    fn type_name(&self) -> &'static str {
+        self.0.type_name()
+    }
+
+    fn schema(&self) -> Schema {
+        self.0.schema()
+    }
+
+    async fn validate(&self, config: &Value, diagnostics: &mut Diagnostics) {
+        match read_config::<D::Model<Planned>>(&self.0.schema(), config) {
+            Ok(config) => self.0.validate(&config, diagnostics).await,
+            Err(d) => diagnostics.extend(d),
+        }
+    }
+
+    async fn read(&self, ctx: &Context, config: &Value) -> Result<Value, Diagnostics> {
+        let name = self.0.type_name();
+        let schema = self.0.schema();
+        let config = model::from_value(&crate::plan::with_defaults(&schema.block, config))
+            .map_err(|e| bug(name, "configuration", e))?;
+        let state = self.0.read(ctx, config).await?;
+        write(name, "data", &state, &self.0.schema().ty())
+    }
+}
+
+#[async_trait]
+impl<P: Provider> AnyProvider for Typed<P> {
+    fn name(&self) -> &'static str {
+        self.0.name()
+    }
+
+    fn schema(&self) -> Schema {
+        self.0.schema()
+    }
+
+    fn resources(&self) -> Vec<Arc<dyn AnyResource>> {
+        self.0.resources()
+    }
+
+    fn data_sources(&self) -> Vec<Arc<dyn AnyDataSource>> {
+        self.0.data_sources()
+    }
+
+    async fn validate(&self, config: &Value, diagnostics: &mut Diagnostics) {
+        match read_config::<P::Model<Planned>>(&self.0.schema(), config) {
+            Ok(config) => self.0.validate(&config, diagnostics).await,
+            Err(d) => diagnostics.extend(d),
+        }
+    }
+
+    async fn configure(
+        &self,
+        config: &Value,
+        terraform_version: &str,
+    ) -> Result<ProviderData, Diagnostics> {
+        let config = model::from_planned(config)
+            .map_err(|e| bug("the provider block", "configuration", e))?;
+        self.0.configure(config, terraform_version).await
+    }
+}

@@ -1,0 +1,315 @@
+//! Importing a node K3s already runs on: the import IDs (`ssh://user@host:port`, an OCI
+//! instance OCID, or `PROFILE/OCID`), and the state read from the node's `config.yaml`,
+//! `registries.yaml` and the unit's env file, so that a configuration describing the node
+//! plans no change.
+
+use super::desired::registry_blocks;
+use super::lifecycle::{connect, failed, observe, target_at};
+use super::NodeModel;
+use crate::host_location::{locate_instance, OciAddress, Whereabouts};
+use crate::provider::ProviderConfig;
+use crate::ssh_target::{self, SshBlock};
+use k3s_sdk::k3s::{self, Role, Unit};
+use k3s_sdk::ssh::Target;
+use k3s_sdk::Secret;
+use tfplugin_runtime::cty::Value;
+use tfplugin_runtime::{Context, Diagnostics};
+
+/// The parts of an import ID `ssh://user@host:port` (user and port optional).
+#[derive(Debug, PartialEq, Eq)]
+struct ImportId {
+    user: Option<String>,
+    host: String,
+    port: Option<u16>,
+}
+
+fn parse_import_id(id: &str) -> Result<ImportId, String> {
+    let usage = "Import IDs look like ssh://user@host:port (user and port optional); credentials and host keys come from the provider's ssh settings, never from the ID.";
+    let rest = id
+        .strip_prefix("ssh://")
+        .ok_or_else(|| format!("{id:?} does not start with ssh://. {usage}"))?;
+    if rest.contains(['?', '/', '#']) || rest.is_empty() {
+        return Err(format!(
+            "{id:?} is not a plain ssh://user@host:port. {usage}"
+        ));
+    }
+    let (user, address) = match rest.rsplit_once('@') {
+        Some((user, _)) if user.contains(':') => {
+            return Err(format!(
+                "The ID carries a password (not repeated here); put credentials in the provider's ssh settings. {usage}"
+            ))
+        }
+        Some((user, address)) => (Some(user.to_owned()), address),
+        None => (None, rest),
+    };
+    let (host, port) = if let Some(bracketed) = address.strip_prefix('[') {
+        let (host, after) = bracketed
+            .split_once(']')
+            .ok_or_else(|| format!("{id:?}: unclosed '[' in the address. {usage}"))?;
+        (host.to_owned(), after.strip_prefix(':'))
+    } else {
+        match address.rsplit_once(':') {
+            Some((host, port)) => (host.to_owned(), Some(port)),
+            None => (address.to_owned(), None),
+        }
+    };
+    let port = port
+        .map(|p| {
+            p.parse::<u16>()
+                .ok()
+                .filter(|p| *p > 0)
+                .ok_or_else(|| format!("{id:?}: {p:?} is not a port. {usage}"))
+        })
+        .transpose()?;
+    if host.is_empty() {
+        return Err(format!("{id:?} has no host. {usage}"));
+    }
+    Ok(ImportId { user, host, port })
+}
+
+/// The host of a node id `ssh://user@host:port`.
+pub fn host_of_id(id: &str) -> Option<String> {
+    parse_import_id(id).ok().map(|parsed| parsed.host)
+}
+
+/// An import ID naming an OCI instance: `ocid1.instance...` or `PROFILE/ocid1.instance...`.
+fn parse_oci_import_id(id: &str) -> Option<(Option<&str>, &str)> {
+    let id = id.trim();
+    if id.starts_with("ocid1.instance.") {
+        return Some((None, id));
+    }
+    match id.split_once('/') {
+        Some((profile, instance))
+            if !profile.is_empty()
+                && !profile.contains(':')
+                && instance.starts_with("ocid1.instance.") =>
+        {
+            Some((Some(profile), instance))
+        }
+        _ => None,
+    }
+}
+
+/// The node and target of `ssh://user@host:port`.
+fn by_ssh(
+    provider: &ProviderConfig,
+    mut node: NodeModel,
+    id: &str,
+) -> Result<(NodeModel, Target, String), Diagnostics> {
+    let parsed = parse_import_id(id).map_err(|e| failed("Invalid import ID", e))?;
+    let default_user = provider
+        .ssh
+        .user
+        .as_deref()
+        .unwrap_or(ssh_target::DEFAULT_USER);
+    let user = parsed.user.filter(|u| u != default_user);
+    let port = parsed.port.filter(|p| *p != k3s_sdk::ssh::DEFAULT_PORT);
+    if user.is_some() || port.is_some() {
+        node.ssh = Some(SshBlock {
+            user,
+            port,
+            ..SshBlock::empty()
+        });
+    }
+    node.host = Some(parsed.host.clone());
+    let (target, id) = target_at(&node, provider, &parsed.host)?;
+    Ok((node, target, id))
+}
+
+/// The node and target of an OCI instance: through `profile`, or the first profile that
+/// finds it (recorded in `oci_profile` unless it is the first, the default).
+async fn by_instance(
+    provider: &ProviderConfig,
+    mut node: NodeModel,
+    profile: Option<&str>,
+    instance: &str,
+) -> Result<(NodeModel, Target, String), Diagnostics> {
+    let names = match profile {
+        Some(profile) => vec![profile.to_owned()],
+        None => provider.oci.names(),
+    };
+    if names.is_empty() {
+        return Err(Diagnostics::from_error(
+            "No OCI profile configured",
+            format!("Importing {instance} needs an `oci_profile` block in the provider configuration to look it up with."),
+        ));
+    }
+    let first = provider.oci.names().into_iter().next();
+    let mut misses = Vec::new();
+    for name in &names {
+        let location =
+            match locate_instance(&provider.oci, instance, Some(name), OciAddress::Private).await {
+                Ok(Whereabouts::At(location)) => location,
+                Ok(Whereabouts::Gone(why)) => {
+                    misses.push(why);
+                    continue;
+                }
+                Err(e) => {
+                    misses.extend(e.0.iter().map(|d| format!("{}: {}", d.summary, d.detail)));
+                    continue;
+                }
+            };
+        node.oci_instance_id = Some(instance.to_owned());
+        node.oci_profile =
+            (profile.is_some() || first.as_deref() != Some(name.as_str())).then(|| name.clone());
+        let (target, id) = target_at(&node, provider, &location.address)?;
+        return Ok((node, target, id));
+    }
+    Err(Diagnostics::from_error(
+        format!("Cannot import OCI instance {instance}"),
+        format!(
+            "No OCI profile ({}) finds a running instance with this OCID. {}",
+            names.join(", "),
+            misses.join(" ")
+        ),
+    ))
+}
+
+/// What an import found on a node.
+pub struct Imported {
+    /// The node's attributes; its read completes the computed ones.
+    pub node: NodeModel,
+    /// The role, from its unit and `config.yaml` (or env file).
+    pub role: Role,
+    /// The token the node runs with (`config.yaml` or its env file).
+    pub token: Option<Secret>,
+}
+
+/// Imports the K3s node `id` names, starting from `blank`: connects with the provider's SSH
+/// settings, checks the node runs `unit`, and reads its settings.
+pub async fn import(
+    ctx: &Context,
+    id: &str,
+    blank: NodeModel,
+    unit: Unit,
+    resource_of: impl Fn(Unit) -> &'static str,
+) -> Result<Imported, Diagnostics> {
+    let provider = ctx.provider::<ProviderConfig>()?;
+    let (mut node, target, node_id, shown) = match parse_oci_import_id(id) {
+        Some((profile, instance)) => {
+            let (node, target, node_id) = by_instance(&provider, blank, profile, instance).await?;
+            (node, target, node_id, instance.to_owned())
+        }
+        None => {
+            let (node, target, node_id) = by_ssh(&provider, blank, id)?;
+            let shown = node.host.clone().unwrap_or_default();
+            (node, target, node_id, shown)
+        }
+    };
+    let session = connect(&target).await?;
+    let observed = observe(&session).await?;
+    match observed.unit {
+        Some(found) if found == unit => {}
+        Some(found) => {
+            return Err(Diagnostics::from_error(
+                "Wrong resource type for this node",
+                format!(
+                    "{shown} runs {}.service; import it as {}.",
+                    found.name(),
+                    resource_of(found)
+                ),
+            ))
+        }
+        None => {
+            return Err(Diagnostics::from_error(
+                "No K3s on this host",
+                format!(
+                    "{shown} has neither k3s.service nor k3s-agent.service; there is nothing to import."
+                ),
+            ))
+        }
+    }
+    if !observed.exec_args.is_empty() {
+        ctx.warn(
+            "Settings on the unit's command line are not managed",
+            format!(
+                "{}.service starts K3s with {}; settings are managed in config.yaml only. Move them to `config` and apply, or they stay as they are.",
+                unit.name(),
+                observed.exec_args.join(" ")
+            ),
+        );
+    }
+    let config = observed.effective_config().ok_or_else(|| {
+        Diagnostics::from_error(
+            "Cannot read config.yaml",
+            format!(
+                "{shown}: {} is not a YAML map of K3s settings.",
+                k3s::CONFIG_PATH
+            ),
+        )
+    })?;
+    node.id = Some(node_id);
+    if let Some(version) = observed.version {
+        node.version = version.to_string();
+    }
+    node.config = if config.settings.is_empty() {
+        Value::Null
+    } else {
+        Value::from_plain_json(&serde_json::Value::Object(config.settings.clone()))
+    };
+    node.node_labels = (!config.node_labels.is_empty()).then(|| config.node_labels.clone());
+    node.node_taints = (!config.node_taints.is_empty()).then(|| config.node_taints.clone());
+    if let Some(registries) = observed.registries() {
+        (node.registry_mirror, node.registry_auth) = registry_blocks(&registries);
+    }
+    Ok(Imported {
+        node,
+        role: config.role.clone(),
+        token: config.token.clone(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn import_ids_may_name_oci_instances() {
+        assert_eq!(
+            parse_oci_import_id("ocid1.instance.oc1.phx.abc"),
+            Some((None, "ocid1.instance.oc1.phx.abc"))
+        );
+        assert_eq!(
+            parse_oci_import_id("tenancy_b/ocid1.instance.oc1.phx.abc"),
+            Some((Some("tenancy_b"), "ocid1.instance.oc1.phx.abc"))
+        );
+        assert_eq!(parse_oci_import_id("ssh://root@10.0.0.5"), None);
+        assert_eq!(parse_oci_import_id("ocid1.compartment.oc1..abc"), None);
+        assert_eq!(
+            host_of_id("ssh://root@10.0.0.5:22").as_deref(),
+            Some("10.0.0.5")
+        );
+    }
+
+    #[test]
+    fn import_ids_are_ssh_urls_without_secrets() {
+        assert_eq!(
+            parse_import_id("ssh://ubuntu@10.0.0.5:2222").unwrap(),
+            ImportId {
+                user: Some("ubuntu".into()),
+                host: "10.0.0.5".into(),
+                port: Some(2222)
+            }
+        );
+        assert_eq!(
+            parse_import_id("ssh://[fd00::5]:22").unwrap(),
+            ImportId {
+                user: None,
+                host: "fd00::5".into(),
+                port: Some(22)
+            }
+        );
+        assert_eq!(
+            parse_import_id("ssh://node-1.example.com").unwrap().host,
+            "node-1.example.com"
+        );
+        let with_password = parse_import_id("ssh://root:hunter2@10.0.0.5").unwrap_err();
+        assert!(
+            with_password.contains("carries a password") && !with_password.contains("hunter2"),
+            "{with_password}"
+        );
+        assert!(parse_import_id("10.0.0.5").is_err());
+        assert!(parse_import_id("ssh://root@10.0.0.5:99999").is_err());
+        assert!(parse_import_id("ssh://root@10.0.0.5?key=x").is_err());
+    }
+}

@@ -1,0 +1,304 @@
+//! A node's lifecycle on its host, for both roles: connect, converge to the desired state and
+//! read back (create and update, within the `timeouts` deadline), read for drift, and destroy
+//! (drain and delete the Node through the API, then uninstall K3s).
+
+use super::NodeModel;
+use crate::host_location::{locate, Location, Whereabouts};
+use crate::provider::ProviderConfig;
+use crate::ssh_target;
+use k3s_sdk::k3s::{self, ApiAccess, Desired, Observed, Unit};
+use k3s_sdk::ssh::{Session, Target};
+use k3s_sdk::Secret;
+use std::time::Duration;
+use tfplugin_runtime::{Context, Diagnostics};
+
+/// An error diagnostic for a failed step on a host.
+pub fn failed(summary: &str, error: impl std::fmt::Display) -> Diagnostics {
+    Diagnostics::from_error(summary, error.to_string())
+}
+
+/// How long create and update wait for a converged node to report Ready.
+pub const READY_WAIT: Duration = Duration::from_secs(90);
+
+/// The SSH target of `node` at `address`, and its id (`ssh://user@host:port`).
+pub fn target_at(
+    node: &NodeModel,
+    provider: &ProviderConfig,
+    address: &str,
+) -> Result<(Target, String), Diagnostics> {
+    ssh_target::target(node.ssh.as_ref(), &provider.ssh, address)
+}
+
+/// Connects to the node, or explains why not.
+pub async fn connect(target: &Target) -> Result<Session, Diagnostics> {
+    Session::connect(target)
+        .await
+        .map_err(|e| failed(&format!("Cannot connect to {}", target.host), e))
+}
+
+/// Reads the node's K3s state, with the error a user sees when that fails.
+pub async fn observe(session: &Session) -> Result<Observed, Diagnostics> {
+    k3s::observe(session)
+        .await
+        .map_err(|e| failed("Cannot read K3s on the host", e))
+}
+
+/// Which of the two apply paths runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    /// A new node.
+    Create,
+    /// A node in state.
+    Update,
+}
+
+impl Operation {
+    /// The summary shown when converging the node fails.
+    fn failure(self, unit: Unit) -> String {
+        let what = match unit {
+            Unit::Server => "server",
+            Unit::Agent => "agent",
+        };
+        match self {
+            Operation::Create => format!("Installing the K3s {what} failed"),
+            Operation::Update => format!("Updating the K3s {what} failed"),
+        }
+    }
+
+    /// Its deadline in the `timeouts` block, and the block's attribute for messages.
+    fn deadline(self, node: &NodeModel) -> (Duration, &'static str) {
+        match self {
+            Operation::Create => (node.timeouts.create.get(), "create"),
+            Operation::Update => (node.timeouts.update.get(), "update"),
+        }
+    }
+}
+
+fn timed_out(node: &NodeModel, operation: &str, deadline: Duration) -> Diagnostics {
+    Diagnostics::from_error(
+        format!("Timed out after {deadline:?}"),
+        format!(
+            "The {operation} of the node at {} did not finish within timeouts.{operation}. Raise it, or look at the node: nothing is lost, the next apply continues from what is there.",
+            node.shown()
+        ),
+    )
+}
+
+/// The create/update path of both roles: connect, converge to `desired`, and read the node
+/// back, within the `timeouts` deadline of `operation`.
+pub async fn apply(
+    ctx: &Context,
+    node: &NodeModel,
+    desired: &Desired,
+    operation: Operation,
+) -> Result<(Session, Observed, String), Diagnostics> {
+    let (deadline, name) = operation.deadline(node);
+    let failure = operation.failure(desired.config.role.unit());
+    tokio::time::timeout(deadline, apply_unbounded(ctx, node, desired, &failure))
+        .await
+        .unwrap_or_else(|_| Err(timed_out(node, name, deadline)))
+}
+
+async fn apply_unbounded(
+    ctx: &Context,
+    node: &NodeModel,
+    desired: &Desired,
+    failure: &str,
+) -> Result<(Session, Observed, String), Diagnostics> {
+    let provider = ctx.provider::<ProviderConfig>()?;
+    let location = match locate(node.host_spec(), &provider.oci).await? {
+        Whereabouts::At(location) => location,
+        Whereabouts::Gone(why) => {
+            return Err(Diagnostics::from_error(
+                "The node's OCI instance is gone",
+                format!("{why} Point `oci_instance_id` at a running instance."),
+            ))
+        }
+    };
+    let (target, id) = target_at(node, &provider, &location.address)?;
+    let session = connect(&target).await?;
+    let before = observe(&session).await?;
+    k3s::converge(&session, desired, &before)
+        .await
+        .map_err(|e| failed(failure, e))?;
+    let after = observe(&session).await?;
+    Ok((session, after, id))
+}
+
+/// The node's read-back attributes from what was observed. `version` takes the installed
+/// release, so a node changed behind Terraform's back plans an upgrade (or a refusal).
+pub fn record(node: &mut NodeModel, observed: &Observed, id: &str) {
+    node.id = Some(id.to_owned());
+    node.installed_version = observed.version.map(|v| v.to_string());
+    if let Some(version) = observed.version {
+        node.version = version.to_string();
+    }
+    node.service_active = Some(observed.active);
+    node.config_sha256 = observed.config_sha256.clone();
+    node.registries_sha256 = observed.registries_sha256.clone();
+    node.env_sha256 = observed.env_sha256.clone();
+}
+
+/// Connects for a read: an unreachable host, or a terminated (or unknown) OCI instance, reads
+/// as gone (with a warning), so a node that was deleted plans a re-create instead of failing
+/// every plan.
+pub async fn connect_for_read(
+    ctx: &Context,
+    node: &NodeModel,
+) -> Result<Option<(Session, String, Location)>, Diagnostics> {
+    let provider = ctx.provider::<ProviderConfig>()?;
+    let location = match locate(node.host_spec(), &provider.oci).await? {
+        Whereabouts::At(location) => location,
+        Whereabouts::Gone(why) => {
+            ctx.warn("The node's OCI instance is gone; it reads as gone", why);
+            return Ok(None);
+        }
+    };
+    let (target, id) = target_at(node, &provider, &location.address)?;
+    match Session::connect(&target).await {
+        Ok(session) => Ok(Some((session, id, location))),
+        Err(e) => {
+            ctx.warn(
+                format!("{} is unreachable; it reads as gone", target.host),
+                e.to_string(),
+            );
+            Ok(None)
+        }
+    }
+}
+
+/// Whether the node is Ready according to the API, asked through `access` (`None` when there
+/// is no way to ask, or the API does not answer). With `wait`, polls until Ready or the
+/// deadline.
+pub async fn ready(
+    session: &Session,
+    node: &NodeModel,
+    observed: &Observed,
+    access: Option<ApiAccess>,
+    wait: Option<Duration>,
+) -> Option<bool> {
+    let access = access?;
+    let name = observed.node_name(node.configured_node_name().as_deref())?;
+    let deadline = std::time::Instant::now() + wait.unwrap_or_default();
+    loop {
+        let ready = k3s::node_ready(session, &access, &name)
+            .await
+            .ok()
+            .flatten();
+        if ready == Some(true) || std::time::Instant::now() >= deadline {
+            return ready;
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+}
+
+/// How a node reaches the Kubernetes API to remove itself from the cluster.
+pub enum ClusterApi {
+    /// A server uses its own admin kubeconfig, when other servers remain (removing the last
+    /// one takes the cluster with it, so there is nothing to drain to).
+    OwnServer,
+    /// An agent uses the kubeconfig it was given, if any.
+    Kubeconfig(Option<Secret>),
+}
+
+impl ClusterApi {
+    async fn access(self, session: &Session) -> Option<ApiAccess> {
+        match self {
+            ClusterApi::OwnServer => {
+                match k3s::control_plane_count(session, &ApiAccess::Local).await {
+                    Ok(Some(n)) if n > 1 => Some(ApiAccess::Local),
+                    _ => None,
+                }
+            }
+            ClusterApi::Kubeconfig(kubeconfig) => kubeconfig.map(ApiAccess::Kubeconfig),
+        }
+    }
+}
+
+/// Destroys a node's K3s: nothing with `orphan_on_destroy`; otherwise the node is drained
+/// and its Node object deleted through `api` (when given), then K3s is uninstalled. An
+/// unreachable host or API only warns, so a host that is gone does not block destroy.
+pub async fn destroy(
+    ctx: &Context,
+    node: &NodeModel,
+    unit: Unit,
+    api: ClusterApi,
+) -> Result<(), Diagnostics> {
+    let deadline = node.timeouts.delete.get();
+    tokio::time::timeout(deadline, destroy_unbounded(ctx, node, unit, api))
+        .await
+        .unwrap_or_else(|_| Err(timed_out(node, "delete", deadline)))
+}
+
+async fn destroy_unbounded(
+    ctx: &Context,
+    node: &NodeModel,
+    unit: Unit,
+    api: ClusterApi,
+) -> Result<(), Diagnostics> {
+    if node.orphan_on_destroy {
+        return Ok(());
+    }
+    let provider = ctx.provider::<ProviderConfig>()?;
+    let location = match locate(node.host_spec(), &provider.oci).await? {
+        Whereabouts::At(location) => location,
+        Whereabouts::Gone(why) => {
+            ctx.warn(
+                "The node's OCI instance is gone; there is no K3s to uninstall",
+                why,
+            );
+            return Ok(());
+        }
+    };
+    let (target, _) = target_at(node, &provider, &location.address)?;
+    let session = match Session::connect(&target).await {
+        Ok(session) => session,
+        Err(e) => {
+            ctx.warn(
+                format!(
+                    "{} is unreachable; K3s was not uninstalled from it",
+                    target.host
+                ),
+                e.to_string(),
+            );
+            return Ok(());
+        }
+    };
+    let observed = observe(&session).await?;
+    if observed.unit.is_some() {
+        if let Some(access) = api.access(&session).await {
+            remove_from_cluster(ctx, &session, node, &observed, &access).await;
+        }
+    }
+    k3s::uninstall(&session, unit)
+        .await
+        .map_err(|e| failed(&format!("Uninstalling {} failed", unit.name()), e))
+}
+
+/// Drains the node and deletes its Node object; problems become warnings.
+async fn remove_from_cluster(
+    ctx: &Context,
+    session: &Session,
+    node: &NodeModel,
+    observed: &Observed,
+    access: &ApiAccess,
+) {
+    let Some(name) = observed.node_name(node.configured_node_name().as_deref()) else {
+        ctx.warn(
+            "The node was not removed from the cluster",
+            "Its name could not be read; K3s is uninstalled anyway.",
+        );
+        return;
+    };
+    match k3s::remove_node(session, access, &name, node.drain_timeout.get()).await {
+        Ok(removal) if removal.problems.is_empty() => {}
+        Ok(removal) => ctx.warn(
+            format!("Node {name} was not cleanly removed from the cluster"),
+            format!("K3s is uninstalled anyway. {}", removal.problems.join("; ")),
+        ),
+        Err(e) => ctx.warn(
+            "The node was not removed from the cluster",
+            format!("K3s is uninstalled anyway. {e}"),
+        ),
+    }
+}

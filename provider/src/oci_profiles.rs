@@ -1,0 +1,225 @@
+//! The provider's OCI profiles: each `oci_profile` block (model and schema), and the signed API
+//! client built from it on first use (when the key is loaded and checked against its
+//! fingerprint) and kept for the provider's life.
+
+use crate::validators;
+use k3s_sdk::Secret;
+use serde::{Deserialize, Serialize};
+use tfplugin_runtime::cty::Type;
+use tfplugin_runtime::schema::{Attribute, Block, NestedBlock};
+use tfplugin_runtime::Diagnostics;
+
+/// One `oci_profile` block: how to build an OCI identity. `Debug` shows no secrets.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OciProfileBlock {
+    /// The name resources refer to.
+    pub name: String,
+    /// The OCI config file.
+    pub config_file: Option<String>,
+    /// The profile in the config file.
+    pub profile: Option<String>,
+    /// Tenancy OCID.
+    pub tenancy: Option<String>,
+    /// User OCID.
+    pub user: Option<String>,
+    /// API key fingerprint.
+    pub fingerprint: Option<String>,
+    /// Region.
+    pub region: Option<String>,
+    /// Inline private key PEM.
+    pub private_key: Option<Secret>,
+    /// Private key file.
+    pub private_key_file: Option<String>,
+    /// Private key passphrase.
+    pub passphrase: Option<Secret>,
+    /// Base URL override.
+    pub endpoint: Option<String>,
+    /// Extra CA certificates (PEM file).
+    pub ca_certificate_file: Option<String>,
+}
+
+/// The provider's `oci_profile` blocks.
+pub fn oci_profile_block() -> NestedBlock {
+    let block = Block::new(
+        "An OCI tenancy the provider can call: a profile of an OCI config file, explicit API-key values, or both (explicit values override the file's).",
+    )
+    .attribute(
+        Attribute::required("name", Type::String)
+            .describe("Name resources and data sources refer to in `oci_profile`/`profiles`."),
+    )
+    .attribute(Attribute::optional("config_file", Type::String).describe(
+        "OCI config file. Defaults to `OCI_CONFIG_FILE`, else `~/.oci/config` (read only when `profile` is set or the explicit values are incomplete).",
+    ))
+    .attribute(
+        Attribute::optional("profile", Type::String)
+            .describe("Profile in the config file. Defaults to `DEFAULT`."),
+    )
+    .attribute(
+        Attribute::optional("tenancy", Type::String)
+            .validate(validators::ocid(&["tenancy"]))
+            .describe("Tenancy OCID, overriding the profile's."),
+    )
+    .attribute(
+        Attribute::optional("user", Type::String)
+            .validate(validators::ocid(&["user"]))
+            .describe("User OCID of the API key, overriding the profile's."),
+    )
+    .attribute(
+        Attribute::optional("fingerprint", Type::String)
+            .describe("Fingerprint of the API key (`aa:bb:...`), overriding the profile's. Checked against the private key before the first call."),
+    )
+    .attribute(
+        Attribute::optional("region", Type::String)
+            .describe("Region, overriding the profile's."),
+    )
+    .attribute(
+        Attribute::optional("private_key", Type::String)
+            .sensitive()
+            .describe("The API private key (PEM), instead of a key file."),
+    )
+    .attribute(
+        Attribute::optional("private_key_file", Type::String)
+            .describe("Path of the API private key (PEM), overriding the profile's `key_file`."),
+    )
+    .attribute(
+        Attribute::optional("passphrase", Type::String)
+            .sensitive()
+            .describe("Passphrase of an encrypted private key."),
+    )
+    .attribute(
+        Attribute::optional("endpoint", Type::String)
+            .validate(validators::http_url())
+            .describe("One base URL for every OCI service instead of the region's (private endpoints, tests)."),
+    )
+    .attribute(
+        Attribute::optional("ca_certificate_file", Type::String)
+            .describe("A PEM file of extra CA certificates to trust for the OCI endpoints (a private endpoint or a TLS-inspecting proxy)."),
+    );
+    NestedBlock::list("oci_profile", block)
+}
+
+impl OciProfileBlock {
+    fn client(&self) -> Result<k3s_sdk::oci::Client, k3s_sdk::oci::Error> {
+        use k3s_sdk::oci::{Client, Profile};
+        let mut builder = Profile::builder();
+        if let Some(file) = &self.config_file {
+            builder = builder.config_file(file);
+        }
+        if let Some(profile) = &self.profile {
+            builder = builder.profile(profile);
+        }
+        if let Some(v) = &self.tenancy {
+            builder = builder.tenancy(v);
+        }
+        if let Some(v) = &self.user {
+            builder = builder.user(v);
+        }
+        if let Some(v) = &self.fingerprint {
+            builder = builder.fingerprint(v);
+        }
+        if let Some(v) = &self.region {
+            builder = builder.region(v);
+        }
+        if let Some(v) = &self.private_key {
+            builder = builder.private_key_pem(v.clone());
+        }
+        if let Some(v) = &self.private_key_file {
+            builder = builder.private_key_path(v);
+        }
+        if let Some(v) = &self.passphrase {
+            builder = builder.passphrase(v.clone());
+        }
+        let profile = builder.build()?;
+        let mut client = Client::from_profile(&profile)?;
+        if let Some(endpoint) = &self.endpoint {
+            client = client.endpoint_override(endpoint)?;
+        }
+        if let Some(file) = &self.ca_certificate_file {
+            let file =
+                k3s_sdk::home::expand_home(file).map_err(|e| k3s_sdk::oci::Error::Config {
+                    location: format!("oci_profile {:?}", self.name),
+                    key: Some(
+                        tfplugin_runtime::field_name!(OciProfileBlock, ca_certificate_file).into(),
+                    ),
+                    reason: e.to_string(),
+                })?;
+            let pem = std::fs::read(&file).map_err(|source| k3s_sdk::oci::Error::ReadFile {
+                what: "CA certificate file",
+                path: file.clone(),
+                source,
+            })?;
+            client = client.add_root_certificate_pem(&pem)?;
+        }
+        client.build()
+    }
+}
+
+/// The provider's OCI profiles, in configuration order; each one's [`k3s_sdk::oci::Client`] is
+/// built on first use (loading and checking the key then) and kept for the provider's life.
+#[derive(Debug, Default)]
+pub struct OciProfiles {
+    profiles: Vec<OciProfileBlock>,
+    clients: std::sync::Mutex<std::collections::HashMap<String, k3s_sdk::oci::Client>>,
+}
+
+impl OciProfiles {
+    /// Profiles from their settings, in order.
+    pub fn new(profiles: Vec<OciProfileBlock>) -> OciProfiles {
+        OciProfiles {
+            profiles,
+            clients: Default::default(),
+        }
+    }
+
+    /// The profile names, in configuration order.
+    pub fn names(&self) -> Vec<String> {
+        self.profiles.iter().map(|p| p.name.clone()).collect()
+    }
+
+    /// The client of profile `name`, or of the first profile when `None`, with its name.
+    pub fn client(
+        &self,
+        name: Option<&str>,
+    ) -> Result<(String, k3s_sdk::oci::Client), Diagnostics> {
+        let settings = match name {
+            Some(name) => self.profiles.iter().find(|p| p.name == name).ok_or_else(|| {
+                Diagnostics::from_error(
+                    format!("Unknown OCI profile {name:?}"),
+                    format!(
+                        "The provider has no `oci_profile` block named {name:?}; its profiles are: {}.",
+                        self.listed()
+                    ),
+                )
+            })?,
+            None => self.profiles.first().ok_or_else(|| {
+                Diagnostics::from_error(
+                    "No OCI profile configured",
+                    "Looking up OCI instances needs an `oci_profile` block in the provider configuration.",
+                )
+            })?,
+        };
+        let mut clients = self
+            .clients
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(client) = clients.get(&settings.name) {
+            return Ok((settings.name.clone(), client.clone()));
+        }
+        let client = settings.client().map_err(|e| {
+            Diagnostics::from_error(
+                format!("OCI profile {:?} cannot be used", settings.name),
+                e.to_string(),
+            )
+        })?;
+        clients.insert(settings.name.clone(), client.clone());
+        Ok((settings.name.clone(), client))
+    }
+
+    fn listed(&self) -> String {
+        if self.profiles.is_empty() {
+            "none".into()
+        } else {
+            self.names().join(", ")
+        }
+    }
+}

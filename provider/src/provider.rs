@@ -1,0 +1,124 @@
+//! The `k3s` provider block: its model, its schema, and what `configure` makes of it
+//! ([`ProviderConfig`], which every resource call gets through its context). The resources
+//! and data sources it serves are listed in [`crate::resources`].
+
+use crate::oci_profiles::{oci_profile_block, OciProfileBlock, OciProfiles};
+use crate::ssh_target::{self, SshDefaults};
+use crate::validators;
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use tfplugin_runtime::cty::{AttributePath, Type};
+use tfplugin_runtime::erased::{AnyDataSource, AnyResource};
+use tfplugin_runtime::schema::{Attribute, Block, Schema};
+use tfplugin_runtime::{field_name, Diagnostics, Form, Known, Models, Planned, ProviderData};
+
+/// Where the K3s install script is fetched from unless the configuration says otherwise.
+pub const DEFAULT_INSTALLER_URL: &str = "https://get.k3s.io";
+
+/// The provider.
+pub struct K3sProvider;
+
+/// The provider block.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(bound = "")]
+pub struct ProviderModel<F: Form = Known> {
+    /// Where to fetch the install script.
+    pub installer_url: F::Of<Option<String>>,
+    /// Where K3s releases are downloaded from.
+    pub release_base_url: F::Of<Option<String>>,
+    /// SSH defaults.
+    pub ssh: F::Of<Option<SshDefaults>>,
+    /// OCI tenancies.
+    pub oci_profile: F::Of<Vec<OciProfileBlock>>,
+}
+
+/// What the provider block configures, shared with every resource call.
+#[derive(Debug, Clone)]
+pub struct ProviderConfig {
+    /// Where resources fetch the K3s install script unless they say otherwise.
+    pub installer_url: String,
+    /// Where K3s releases are downloaded from, when not GitHub (the install script's `GITHUB_URL`).
+    pub release_base_url: Option<String>,
+    /// Defaults for every resource's `ssh` block.
+    pub ssh: SshDefaults,
+    /// The `oci_profile` blocks, with their API clients made on first use.
+    pub oci: Arc<OciProfiles>,
+}
+
+impl Models for K3sProvider {
+    type Model<F: Form> = ProviderModel<F>;
+}
+
+#[async_trait]
+impl tfplugin_runtime::Provider for K3sProvider {
+    fn name(&self) -> &'static str {
+        "k3s"
+    }
+
+    fn schema(&self) -> Schema {
+        let block = Block::new(
+            "Turns Linux hosts into a K3s cluster with Argo CD bootstrapped, over SSH.",
+        )
+        .attribute(
+            Attribute::optional("installer_url", Type::String)
+                .validate(validators::http_url())
+                .describe(&format!(
+                    "Where to fetch the K3s install script. Defaults to `{DEFAULT_INSTALLER_URL}`."
+                )),
+        )
+        .attribute(
+            Attribute::optional("release_base_url", Type::String)
+                .validate(validators::http_url())
+                .describe("Where K3s releases are downloaded from, for mirrors (the install script's `GITHUB_URL`). Defaults to GitHub."),
+        )
+        .block(ssh_target::defaults_block())
+        .block(oci_profile_block());
+        Schema::new(block)
+    }
+
+    fn resources(&self) -> Vec<Arc<dyn AnyResource>> {
+        crate::resources::resources()
+    }
+
+    fn data_sources(&self) -> Vec<Arc<dyn AnyDataSource>> {
+        crate::resources::data_sources()
+    }
+
+    async fn validate(&self, config: &ProviderModel<Planned>, diagnostics: &mut Diagnostics) {
+        if let Some(Some(ssh)) = config.ssh.known() {
+            let at = AttributePath::attribute(field_name!(ProviderModel, ssh));
+            ssh_target::validate_defaults(ssh, &at, diagnostics);
+        }
+        if let Some(profiles) = config.oci_profile.known() {
+            let mut seen = Vec::new();
+            for (index, profile) in profiles.iter().enumerate() {
+                if seen.contains(&&profile.name) {
+                    diagnostics.error_at(
+                        AttributePath::attribute(field_name!(ProviderModel, oci_profile))
+                            .index(index as i64)
+                            .attr(field_name!(OciProfileBlock, name)),
+                        format!("Duplicate OCI profile {:?}", profile.name),
+                        "Each `oci_profile` block needs a name of its own.",
+                    );
+                }
+                seen.push(&profile.name);
+            }
+        }
+    }
+
+    async fn configure(
+        &self,
+        config: ProviderModel,
+        _terraform_version: &str,
+    ) -> Result<ProviderData, Diagnostics> {
+        Ok(Arc::new(ProviderConfig {
+            installer_url: config
+                .installer_url
+                .unwrap_or_else(|| DEFAULT_INSTALLER_URL.to_owned()),
+            release_base_url: config.release_base_url,
+            ssh: config.ssh.unwrap_or_default(),
+            oci: Arc::new(OciProfiles::new(config.oci_profile)),
+        }))
+    }
+}

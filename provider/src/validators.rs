@@ -1,0 +1,203 @@
+//! Validators for the values users type most: hosts, K3s and Argo CD versions, durations, OCIDs,
+//! URLs and SSH public keys. Each one accepts exactly what the code that later uses the value
+//! accepts (the SDK's [`K3sVersion`], [`Ocid`], the runtime's [`Duration`]), so a value that
+//! passes validation never fails to parse at apply.
+
+use k3s_sdk::k3s::K3sVersion;
+use k3s_sdk::oci::Ocid;
+use std::sync::Arc;
+use tfplugin_runtime::cty::Value;
+use tfplugin_runtime::schema::{validator, Validator};
+use tfplugin_runtime::Duration;
+
+fn text(value: &Value) -> Result<&str, String> {
+    value.as_str().ok_or_else(|| "expected a string".to_owned())
+}
+
+/// A host name or an IPv4/IPv6 address.
+pub fn host() -> Arc<dyn Validator> {
+    validator("a host name or an IP address", |value| {
+        let s = text(value)?;
+        if s.parse::<std::net::IpAddr>().is_ok() || is_hostname(s) {
+            Ok(())
+        } else {
+            Err(format!(
+                "{s:?} is neither an IP address nor a valid host name"
+            ))
+        }
+    })
+}
+
+fn is_hostname(s: &str) -> bool {
+    // A dotted quad that failed to parse as an address (e.g. 10.0.0.256) is a typo, not a name.
+    let all_numeric = s
+        .split('.')
+        .all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_digit()));
+    !s.is_empty()
+        && s.len() <= 253
+        && !all_numeric
+        && s.trim_end_matches('.').split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        })
+}
+
+/// A K3s release, pinned exactly: `vX.Y.Z+k3sN`, as [`K3sVersion`] parses it.
+pub fn k3s_version() -> Arc<dyn Validator> {
+    validator("a pinned K3s release such as `v1.33.4+k3s1`", |value| {
+        let s = text(value)?;
+        s.parse::<K3sVersion>()
+            .map(|_| ())
+            .map_err(|e| format!("{e} (channels like \"stable\" resolve differently over time)"))
+    })
+}
+
+/// A release tag `vX.Y.Z`.
+pub fn semver_tag() -> Arc<dyn Validator> {
+    validator("a release tag such as `v3.5.1`", |value| {
+        let s = text(value)?;
+        let parts: Vec<&str> = s.strip_prefix('v').unwrap_or("").split('.').collect();
+        if parts.len() == 3
+            && parts
+                .iter()
+                .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+        {
+            Ok(())
+        } else {
+            Err(format!(
+                "{s:?} is not a release tag of the form vX.Y.Z, for example v3.5.1"
+            ))
+        }
+    })
+}
+
+/// A duration such as `90s`, `5m` or `1h30m`, as [`Duration`] parses it.
+pub fn duration() -> Arc<dyn Validator> {
+    validator("a duration such as `30s`, `5m` or `1h30m`", |value| {
+        text(value)?
+            .parse::<Duration>()
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    })
+}
+
+/// An OCID of one of the given resource kinds (`ocid1.<kind>.…`), as [`Ocid`] checks it.
+pub fn ocid(kinds: &'static [&'static str]) -> Arc<dyn Validator> {
+    validator(
+        format!("an OCID of {}", Ocid::describe_kinds(kinds)),
+        move |value| {
+            Ocid::of_kind(text(value)?, kinds)
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        },
+    )
+}
+
+/// An `https://` or `http://` URL.
+pub fn http_url() -> Arc<dyn Validator> {
+    validator("an http(s) URL", |value| {
+        let s = text(value)?;
+        let rest = s
+            .strip_prefix("https://")
+            .or_else(|| s.strip_prefix("http://"));
+        match rest {
+            Some(r) if !r.is_empty() && !r.starts_with('/') => Ok(()),
+            _ => Err(format!("{s:?} is not an http:// or https:// URL")),
+        }
+    })
+}
+
+/// An SSH public key line (`ssh-ed25519 AAAA…`).
+pub fn ssh_public_key() -> Arc<dyn Validator> {
+    validator("an SSH public key such as `ssh-ed25519 AAAA…`", |value| {
+        let s = text(value)?;
+        let mut parts = s.split_whitespace();
+        let algorithm = parts.next().unwrap_or("");
+        let blob = parts.next().unwrap_or("");
+        let known = [
+            "ssh-ed25519",
+            "ssh-rsa",
+            "ecdsa-sha2-nistp256",
+            "ecdsa-sha2-nistp384",
+            "ecdsa-sha2-nistp521",
+        ];
+        if known.contains(&algorithm)
+            && blob.len() > 16
+            && blob
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"+/=".contains(&b))
+        {
+            Ok(())
+        } else {
+            Err("not an SSH public key; paste the host's key as `ssh-ed25519 AAAA…` (from ssh-keyscan or /etc/ssh/ssh_host_ed25519_key.pub)".into())
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(v: &Arc<dyn Validator>, s: &str) -> bool {
+        v.validate(&Value::string(s)).is_ok()
+    }
+
+    #[test]
+    fn versions_must_be_pinned() {
+        let v = k3s_version();
+        assert!(check(&v, "v1.33.4+k3s1"));
+        for bad in [
+            "1.33.4+k3s1",
+            "v1.33+k3s1",
+            "v1.33.4",
+            "stable",
+            "v1.33.4+k3s",
+            "v1.33.x+k3s1",
+        ] {
+            assert!(!check(&v, bad), "{bad}");
+        }
+        let message = v.validate(&Value::string("stable")).unwrap_err();
+        assert!(message.contains("vX.Y.Z+k3sN"), "{message}");
+    }
+
+    #[test]
+    fn hosts_are_names_or_addresses() {
+        let v = host();
+        for good in ["10.0.0.241", "fd00::1", "node-1", "k3s.example.com"] {
+            assert!(check(&v, good), "{good}");
+        }
+        for bad in ["10.0.0.256", "", "-bad", "a b", "under_score.example"] {
+            assert!(!check(&v, bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn durations_parse() {
+        let v = duration();
+        for good in ["1h30m", "500ms", "90s", "1.5h"] {
+            assert!(check(&v, good), "{good}");
+        }
+        for bad in ["5", "5x", ""] {
+            assert!(!check(&v, bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn ocids_name_their_kind_and_use_ocis_characters() {
+        let v = ocid(&["instance"]);
+        assert!(check(&v, "ocid1.instance.oc1.eu-frankfurt-1.abcdef"));
+        assert!(!check(&v, "ocid1.compartment.oc1..abcdef"));
+        assert!(!check(&v, "ocid1.instance.oc1.phx.ab cd"));
+        assert!(!check(&v, "ocid1.instance.oc1.phx.ab/cd"));
+        let message = v
+            .validate(&Value::string("ocid1.compartment.oc1..abcdef"))
+            .unwrap_err();
+        assert!(message.contains("not an instance OCID"), "{message}");
+        assert_eq!(v.description(), "an OCID of an instance");
+    }
+}

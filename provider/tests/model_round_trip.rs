@@ -1,0 +1,119 @@
+//! Every model of the provider against random values its schema admits: a state (nulls where
+//! the schema allows them, every kind of nested block) read into the known form, and a plan
+//! (the same, with plain, refined and partial unknowns anywhere) read into the planned form,
+//! each written back exactly as it came. Strings and numbers with validators take values from
+//! the samples below that pass them, so the values are ones Terraform would send.
+
+use proptest::prelude::*;
+use terraform_provider_k3s::provider::K3sProvider;
+use terraform_provider_k3s::resources::{
+    argocd_bootstrap::ArgocdBootstrap, k3s_agent::K3sAgent, k3s_oci_instances::K3sOciInstances,
+    k3s_server::K3sServer,
+};
+use tfplugin_runtime::cty::testing::Entropy;
+use tfplugin_runtime::model::testing::{arbitrary_object, round_trip, Samples};
+use tfplugin_runtime::model::FormKind;
+use tfplugin_runtime::{DataSource, Known, Models, Planned, Provider, Resource, Schema};
+
+const SAMPLES: Samples<'static> = Samples {
+    strings: &[
+        "",
+        "x",
+        "10.0.0.5",
+        "fd00::5",
+        "node-1.example.com",
+        "v1.33.4+k3s1",
+        "v1.34.1+k3s2",
+        "v3.5.1",
+        "stable",
+        "90s",
+        "5m",
+        "1h30m",
+        "0.5s",
+        "private",
+        "public",
+        "git",
+        "helm",
+        "RUNNING",
+        "TERMINATED",
+        "https://10.0.0.241:6443",
+        "http://mirror.local:8080",
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJdD7y3aLq454yWBdwLWbieU1ebz9/cu7/QEXn9OIeZJ",
+        "ocid1.instance.oc1.phx.abcdef",
+        "ocid1.tenancy.oc1..aaaaaaaa",
+        "ocid1.user.oc1..aaaaaaaa",
+        "ocid1.compartment.oc1..aaaaaaaa",
+        "ocid1.networkloadbalancer.oc1.phx.x",
+    ],
+    numbers: &[-1, 0, 1, 22, 443, 6443, 65535, 65536],
+};
+
+/// One value of `schema` in `form`, read into `M` and written back.
+fn check<M: Models>(schema: &Schema, form: FormKind, bytes: &[u8]) -> Result<(), String> {
+    let mut e = Entropy::new(bytes);
+    let value = arbitrary_object(&mut e, &schema.block, form, &SAMPLES)?;
+    match form {
+        FormKind::Known => round_trip::<M::Model<Known>>(&value, &schema.ty()),
+        FormKind::Planned => round_trip::<M::Model<Planned>>(&value, &schema.ty()),
+    }
+}
+
+macro_rules! round_trips {
+    ($($test:ident: $type:ty => $schema:expr;)*) => {$(
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(400))]
+            #[test]
+            fn $test(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
+                let schema = $schema;
+                for form in [FormKind::Known, FormKind::Planned] {
+                    if let Err(problem) = check::<$type>(&schema, form, &bytes) {
+                        return Err(TestCaseError::fail(format!("{form:?}: {problem}")));
+                    }
+                }
+            }
+        }
+    )*};
+}
+
+round_trips! {
+    the_provider_block_round_trips: K3sProvider => K3sProvider.schema();
+    k3s_server_round_trips: K3sServer => Resource::schema(&K3sServer);
+    k3s_agent_round_trips: K3sAgent => Resource::schema(&K3sAgent);
+    argocd_bootstrap_round_trips: ArgocdBootstrap => Resource::schema(&ArgocdBootstrap);
+    k3s_oci_instances_round_trips: K3sOciInstances => DataSource::schema(&K3sOciInstances);
+}
+
+/// The generator reaches what the property is about: nulls, unknowns and nested blocks show up
+/// in a few hundred draws (so a pass is not a pass over trivial values).
+#[test]
+fn the_values_drawn_hold_nulls_unknowns_and_nested_blocks() {
+    let schema = Resource::schema(&K3sAgent);
+    let (mut nulls, mut unknowns, mut blocks) = (0, 0, 0);
+    for seed in 0..300u32 {
+        let bytes: Vec<u8> = (0..400u32)
+            .map(|i| {
+                (seed
+                    .wrapping_mul(2654435761)
+                    .wrapping_add(i.wrapping_mul(40503))
+                    >> 7) as u8
+            })
+            .collect();
+        let value = arbitrary_object(
+            &mut Entropy::new(&bytes),
+            &schema.block,
+            FormKind::Planned,
+            &SAMPLES,
+        )
+        .unwrap();
+        let text = format!("{value:?}");
+        nulls += usize::from(text.contains("Null"));
+        unknowns += usize::from(text.contains("Unknown"));
+        blocks += usize::from(
+            matches!(value.attr("registry_mirror"), Some(tfplugin_runtime::cty::Value::List(l)) if !l.is_empty()),
+        );
+    }
+    assert!(
+        nulls > 100 && unknowns > 100 && blocks > 50,
+        "{nulls} {unknowns} {blocks}"
+    );
+}
