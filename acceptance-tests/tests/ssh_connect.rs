@@ -6,14 +6,13 @@
 #[path = "ssh_support/mod.rs"]
 mod support;
 
-use acceptance_tests::testbed::{KeyPair, Node, TestBed};
+use acceptance_tests::testbed::{KeyPair, Node, SshAgent, TestBed};
 use anyhow::{bail, ensure, Context, Result};
 use k3s_sdk::ssh::{
     CancellationToken, Command, Credentials, Error, ExitStatus, FileOptions, HostKeyPolicy,
     Session, Target,
 };
 use ssh_key::rand_core::OsRng;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 use support::{inspect, root, unused_address, Checks, Logs};
 
@@ -22,9 +21,9 @@ fn ssh_driver_on_real_nodes() -> Result<()> {
     let logs = Logs::capture();
     let bed = TestBed::builder().nodes(2).boot()?;
     let passphrase = format!("pass-{:016x}", rand::random::<u64>());
-    let agent = Agent::start(&bed)?;
+    let agent = SshAgent::start(bed.client_key_path())?;
     // For `Credentials::agent()`; set before any other thread of this test exists.
-    std::env::set_var("SSH_AUTH_SOCK", &agent.socket);
+    std::env::set_var("SSH_AUTH_SOCK", agent.socket());
     let runtime = support::runtime();
     let mut checks = Checks::default();
     runtime.block_on(async {
@@ -169,62 +168,9 @@ async fn encrypted_key(bed: &TestBed, node: &Node, passphrase: &str) -> Result<(
     Ok(())
 }
 
-/// An ssh-agent holding the run's client key, on a socket of its own; killed on drop.
-struct Agent {
-    child: std::process::Child,
-    socket: std::path::PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Agent {
-    fn start(bed: &TestBed) -> Result<Agent> {
-        let dir = tempfile::tempdir()?;
-        let socket = dir.path().join("agent.sock");
-        let child = std::process::Command::new("ssh-agent")
-            .arg("-D")
-            .arg("-a")
-            .arg(&socket)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .context("starting ssh-agent")?;
-        let agent = Agent {
-            child,
-            socket,
-            _dir: dir,
-        };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !agent.socket.exists() {
-            ensure!(
-                Instant::now() < deadline,
-                "ssh-agent did not create its socket"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let added = std::process::Command::new("ssh-add")
-            .arg(bed.client_key_path())
-            .env("SSH_AUTH_SOCK", &agent.socket)
-            .stdin(Stdio::null())
-            .output()?;
-        ensure!(
-            added.status.success(),
-            "ssh-add failed: {}",
-            String::from_utf8_lossy(&added.stderr)
-        );
-        Ok(agent)
-    }
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn agent_auth(bed: &TestBed, node: &Node, agent: &Agent) -> Result<()> {
+async fn agent_auth(bed: &TestBed, node: &Node, agent: &SshAgent) -> Result<()> {
     let mut target = root(bed, node);
-    target.credentials = Credentials::agent_at(&agent.socket);
+    target.credentials = Credentials::agent_at(agent.socket());
     ensure!(whoami(&target).await?.starts_with("root "));
     // The agent named by SSH_AUTH_SOCK.
     target.credentials = Credentials::agent();

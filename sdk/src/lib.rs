@@ -18,6 +18,16 @@
 //!
 //! An embedder who only signs OCI requests builds without the SSH stack:
 //! `k3s-sdk = { version = "…", default-features = false, features = ["oci"] }`.
+//!
+//! Names do not clash between layers, so both can be imported at once:
+//!
+//! ```
+//! use k3s_sdk::k3s::Unit; // the systemd unit K3s runs as
+//! use k3s_sdk::oci::Service; // an OCI API (its endpoint name)
+//!
+//! assert_eq!(Unit::Server.name(), "k3s");
+//! assert_eq!(Service::Iaas.api_version(), "/20160918");
+//! ```
 
 pub mod home;
 mod secret;

@@ -24,11 +24,13 @@ mod host;
 mod keys;
 mod node;
 mod run;
+mod ssh_agent;
 
 pub use host::mem_available_bytes;
 pub use keys::KeyPair;
 pub use node::{Node, SudoUser};
 pub use run::leftovers;
+pub use ssh_agent::SshAgent;
 
 use anyhow::{bail, Context, Result};
 use node::{NodeSpec, Placement, Prepared};

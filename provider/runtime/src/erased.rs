@@ -3,7 +3,7 @@
 //! out. A value that does not fit its model is a provider bug, reported as such.
 
 use crate::cty::{AttributePath, CtyError, Type, Value};
-use crate::diagnostics::Diagnostics;
+use crate::diagnostics::{Diagnostics, Severity};
 use crate::model::{self, Known, Planned};
 use crate::resource::{Context, DataSource, Plan, Provider, ProviderData, Resource};
 use crate::schema::Schema;
@@ -96,18 +96,6 @@ fn read<T: DeserializeOwned>(type_name: &str, what: &str, value: &Value) -> Resu
     model::from_value(value).map_err(|e| bug(type_name, what, e))
 }
 
-/// Reads a configuration into its planned-form model, with the schema's defaults applied (so a
-/// model field with a default is never null). A value the model cannot take (a required
-/// attribute set to null) is the user's error, at its path.
-fn read_config<T: DeserializeOwned>(schema: &Schema, config: &Value) -> Result<T, Diagnostics> {
-    let config = crate::plan::with_defaults(&schema.block, config);
-    model::from_value(&config).map_err(|e| {
-        let mut d = Diagnostics::new();
-        d.error_at(e.path.clone(), "Invalid configuration", e.message);
-        d
-    })
-}
-
 fn write<T: Serialize>(
     type_name: &str,
     what: &str,
@@ -115,6 +103,25 @@ fn write<T: Serialize>(
     ty: &Type,
 ) -> Result<Value, Diagnostics> {
     model::to_typed_value(m, ty).map_err(|e| bug(type_name, what, e))
+}
+
+/// Reads a configuration into its planned-form model, with the schema's defaults applied (so a
+/// model field with a default is never null).
+fn read_config<T: DeserializeOwned>(schema: &Schema, config: &Value) -> Result<T, CtyError> {
+    model::from_value(&crate::plan::with_defaults(&schema.block, config))
+}
+
+/// A configuration value the model cannot take (a number out of range, a name not in a list,
+/// a required attribute set to null) is the user's error, at its path; unless a validator has
+/// already said what is wrong there.
+fn invalid_config(error: CtyError, diagnostics: &mut Diagnostics) {
+    let reported = diagnostics
+        .0
+        .iter()
+        .any(|d| d.severity == Severity::Error && d.path.as_ref() == Some(&error.path));
+    if !reported {
+        diagnostics.error_at(error.path, "Invalid configuration", error.message);
+    }
 }
 
 #[async_trait]
@@ -130,7 +137,7 @@ impl<R: Resource> AnyResource for Typed<R> {
     async fn validate(&self, config: &Value, diagnostics: &mut Diagnostics) {
         match read_config::<R::Model<Planned>>(&self.0.schema(), config) {
             Ok(config) => self.0.validate(&config, diagnostics).await,
-            Err(d) => diagnostics.extend(d),
+            Err(e) => invalid_config(e, diagnostics),
         }
     }
 
@@ -152,7 +159,11 @@ impl<R: Resource> AnyResource for Typed<R> {
                     Value::Null => None,
                     prior => Some(read(name, "prior state", prior)?),
                 },
-                config: read_config(&schema, config)?,
+                config: read_config(&schema, config).map_err(|e| {
+                    let mut d = Diagnostics::new();
+                    invalid_config(e, &mut d);
+                    d
+                })?,
                 planned: read(name, "plan", planned)?,
                 requires_replace: std::mem::take(requires_replace),
             })
@@ -226,7 +237,7 @@ impl<D: DataSource> AnyDataSource for Typed<D> {
     async fn validate(&self, config: &Value, diagnostics: &mut Diagnostics) {
         match read_config::<D::Model<Planned>>(&self.0.schema(), config) {
             Ok(config) => self.0.validate(&config, diagnostics).await,
-            Err(d) => diagnostics.extend(d),
+            Err(e) => invalid_config(e, diagnostics),
         }
     }
 
@@ -261,7 +272,7 @@ impl<P: Provider> AnyProvider for Typed<P> {
     async fn validate(&self, config: &Value, diagnostics: &mut Diagnostics) {
         match read_config::<P::Model<Planned>>(&self.0.schema(), config) {
             Ok(config) => self.0.validate(&config, diagnostics).await,
-            Err(d) => diagnostics.extend(d),
+            Err(e) => invalid_config(e, diagnostics),
         }
     }
 

@@ -24,7 +24,17 @@ pub enum Role {
 }
 
 impl Role {
-    /// The systemd unit K3s runs as for this role.
+    /// The systemd unit K3s runs as for this role: the role says server or agent once, and
+    /// the unit, the installer's command and the uninstall script follow from it.
+    ///
+    /// ```
+    /// use k3s_sdk::k3s::{Role, Unit};
+    ///
+    /// let agent = Role::Agent { server_url: "https://10.0.0.241:6443".into() };
+    /// assert_eq!(agent.unit(), Unit::Agent);
+    /// assert_eq!(agent.unit().name(), "k3s-agent");
+    /// assert_eq!(Role::Server { cluster_init: true, join: None }.unit().command(), "server");
+    /// ```
     pub fn unit(&self) -> super::Unit {
         match self {
             Role::Server { .. } => super::Unit::Server,

@@ -164,7 +164,19 @@ impl Observed {
     }
 }
 
-/// Reads the node's K3s state in one round trip.
+/// Reads the node's K3s state in one round trip. It fails with the same [`K3sError`] as
+/// [`converge`](super::converge), so the two chain with `?`:
+///
+/// ```no_run
+/// use k3s_sdk::k3s::{self, Desired, K3sError};
+/// use k3s_sdk::ssh::Session;
+///
+/// async fn bring_up(node: &Session, desired: &Desired) -> Result<bool, K3sError> {
+///     let observed = k3s::observe(node).await?;
+///     let applied = k3s::converge(node, desired, &observed).await?;
+///     Ok(applied.restarted)
+/// }
+/// ```
 pub async fn observe(session: &Session) -> Result<Observed, K3sError> {
     let script = format!(
         "for u in k3s k3s-agent; do [ -f /etc/systemd/system/$u.service ] && echo \"unit=$u\" && echo \"active=$(systemctl is-active $u 2>/dev/null)\"; done\n\
