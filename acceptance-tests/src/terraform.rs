@@ -105,6 +105,32 @@ impl FromStr for TerraformVersion {
     }
 }
 
+/// The `terraform` block requiring this provider (HCL).
+pub const REQUIRE_K3S: &str = r#"
+terraform {
+  required_providers {
+    k3s = { source = "k3s/k3s" }
+  }
+}
+"#;
+
+/// [`REQUIRE_K3S`] and a `provider "k3s"` block that installs from the test bed's artifact
+/// server, with `ssh` as its `ssh` block's body (HCL).
+pub fn provider_hcl(installer_url: &str, release_base_url: &str, ssh: &str) -> String {
+    REQUIRE_K3S.to_owned()
+        + &format!(
+            r#"
+provider "k3s" {{
+  installer_url    = "{installer_url}"
+  release_base_url = "{release_base_url}"
+  ssh {{
+    {ssh}
+  }}
+}}
+"#
+        )
+}
+
 /// The repository's root directory (the parent of this crate's directory).
 pub fn repo_root() -> PathBuf {
     let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));

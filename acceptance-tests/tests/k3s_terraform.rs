@@ -9,7 +9,9 @@
 
 use acceptance_tests::artifacts::ArtifactServer;
 use acceptance_tests::standin::K3sReleases;
-use acceptance_tests::terraform::{provider_dir, repo_root, TerraformVersion, Workdir};
+use acceptance_tests::terraform::{
+    provider_dir, provider_hcl, repo_root, TerraformVersion, Workdir,
+};
 use acceptance_tests::testbed::{Node, TestBed};
 use anyhow::{ensure, Context, Result};
 
@@ -321,23 +323,14 @@ fn import_hand_installed_nodes(
         ),
         "node-label: [role=worker]\\n",
     )?;
-    let hcl = format!(
-        r#"
-terraform {{
-  required_providers {{
-    k3s = {{ source = "k3s/k3s" }}
-  }}
-}}
-
-provider "k3s" {{
-  installer_url    = "{installer}"
-  release_base_url = "{github}"
-  ssh {{
-    private_key_file = "{key}"
-    known_hosts_file = "{known_hosts}"
-  }}
-}}
-
+    let ssh = format!(
+        "private_key_file = \"{}\"\n    known_hosts_file = \"{}\"",
+        bed.client_key_path().display(),
+        bed.known_hosts_path().display()
+    );
+    let hcl = provider_hcl(&releases.install_url, &releases.github_url, &ssh)
+        + &format!(
+            r#"
 resource "k3s_server" "main" {{
   host        = "{server}"
   version     = "{FIRST}"
@@ -353,13 +346,9 @@ resource "k3s_agent" "worker" {{
   node_labels = {{ role = "worker" }}
 }}
 "#,
-        installer = releases.install_url,
-        github = releases.github_url,
-        key = bed.client_key_path().display(),
-        known_hosts = bed.known_hosts_path().display(),
-        server = server.address(),
-        agent = agent.address(),
-    );
+            server = server.address(),
+            agent = agent.address(),
+        );
     tf.wd.write_file("main.tf", &hcl)?;
     std::fs::remove_file(tf.wd.path().join("terraform.tfvars.json"))?;
     tf.run(&[

@@ -5,19 +5,13 @@
 
 use acceptance_tests::artifacts::ArtifactServer;
 use acceptance_tests::standin::{binary_for_version, K3sReleases};
-use acceptance_tests::terraform::{provider_dir, TerraformVersion, Workdir};
+use acceptance_tests::terraform::{provider_dir, TerraformVersion, Workdir, REQUIRE_K3S};
 use acceptance_tests::testbed::TestBed;
 use anyhow::{ensure, Result};
 
 const VERSION: &str = "v1.33.4+k3s1";
 
 const MAIN_TF: &str = r#"
-terraform {
-  required_providers {
-    k3s = { source = "k3s/k3s" }
-  }
-}
-
 variable "server_host" { type = string }
 variable "server_host_key" { type = string }
 variable "agent_host" { type = string }
@@ -98,7 +92,7 @@ fn bad_input_fails_clearly_and_a_corrected_apply_converges() -> Result<()> {
         wd.write_file("terraform.tfvars.json", &serde_json::to_string_pretty(&v)?)?;
         Ok(())
     };
-    wd.write_file("main.tf", MAIN_TF)?;
+    wd.write_file("main.tf", &format!("{REQUIRE_K3S}{MAIN_TF}"))?;
     let apply = || wd.run(&["apply", "-auto-approve", "-input=false", "-no-color"]);
     let state_list = || -> Result<String> { Ok(wd.run(&["state", "list"])?.stdout) };
 

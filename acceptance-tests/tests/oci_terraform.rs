@@ -19,7 +19,7 @@ use acceptance_tests::oci::fixtures::{
     generate_api_key, Credentials, Fixtures, Instance, COMPARTMENT_A, COMPARTMENT_B, NLB_ID,
 };
 use acceptance_tests::standin::K3sReleases;
-use acceptance_tests::terraform::{provider_dir, TerraformVersion, Workdir};
+use acceptance_tests::terraform::{provider_dir, TerraformVersion, Workdir, REQUIRE_K3S};
 use acceptance_tests::testbed::TestBed;
 use anyhow::{ensure, Context, Result};
 use std::path::{Path, PathBuf};
@@ -58,12 +58,6 @@ fn profile_block(name: &str, profile: &str) -> String {
 }
 
 const OCI_VARIABLES: &str = r#"
-terraform {
-  required_providers {
-    k3s = { source = "k3s/k3s" }
-  }
-}
-
 variable "oci_config_file" { type = string }
 variable "oci_endpoint" { type = string }
 variable "oci_ca_file" { type = string }
@@ -120,7 +114,7 @@ fn data_source_lists_instances_across_two_profiles_through_a_429_storm() -> Resu
     let wd = Workdir::new(TerraformVersion::V1_15_5, provider_dir()?)?;
     let config = write_oci_config(wd.path(), &[("TENANCY_A", &a), ("TENANCY_B", &b)])?;
     let main_tf = format!(
-        r#"{OCI_VARIABLES}
+        r#"{REQUIRE_K3S}{OCI_VARIABLES}
 provider "k3s" {{{}{}
 }}
 
@@ -279,7 +273,9 @@ variable "unknown_fingerprint" { type = string }
     let with_profile = |block: &str| -> Result<()> {
         wd.write_file(
             "main.tf",
-            &format!("{OCI_VARIABLES}{extra_vars}\nprovider \"k3s\" {{{block}\n}}\n{data}"),
+            &format!(
+                "{REQUIRE_K3S}{OCI_VARIABLES}{extra_vars}\nprovider \"k3s\" {{{block}\n}}\n{data}"
+            ),
         )?;
         Ok(())
     };
@@ -380,7 +376,7 @@ fn agent_by_oci_instance_joins_its_node_and_the_load_balancer() -> Result<()> {
     let wd = Workdir::new(TerraformVersion::V1_15_5, provider_dir()?)?;
     let config = write_oci_config(wd.path(), &[("TENANCY_A", &a)])?;
     let main_tf = format!(
-        r#"{OCI_VARIABLES}
+        r#"{REQUIRE_K3S}{OCI_VARIABLES}
 variable "server_host" {{ type = string }}
 variable "server_host_key" {{ type = string }}
 variable "agent_instance" {{ type = string }}

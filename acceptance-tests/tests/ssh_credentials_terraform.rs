@@ -9,7 +9,7 @@
 
 use acceptance_tests::artifacts::ArtifactServer;
 use acceptance_tests::standin::K3sReleases;
-use acceptance_tests::terraform::{provider_dir, TerraformVersion, Workdir};
+use acceptance_tests::terraform::{provider_dir, provider_hcl, TerraformVersion, Workdir};
 use acceptance_tests::testbed::{SshAgent, TestBed};
 use anyhow::{ensure, Result};
 
@@ -27,22 +27,9 @@ fn agent_settings_are_honoured_and_contradictions_refused_at_validate() -> Resul
     let node = &bed.nodes()[0];
     let key_file = bed.client_key_path().display().to_string();
     let write = |provider_ssh: &str, node_ssh: &str| -> Result<()> {
-        let main = format!(
-            r#"
-terraform {{
-  required_providers {{
-    k3s = {{ source = "k3s/k3s" }}
-  }}
-}}
-
-provider "k3s" {{
-  installer_url    = "{install}"
-  release_base_url = "{github}"
-  ssh {{
-    {provider_ssh}
-  }}
-}}
-
+        let main = provider_hcl(&releases.install_url, &releases.github_url, provider_ssh)
+            + &format!(
+                r#"
 resource "k3s_server" "main" {{
   host    = "{host}"
   version = "{VERSION}"
@@ -53,11 +40,9 @@ resource "k3s_server" "main" {{
   }}
 }}
 "#,
-            install = releases.install_url,
-            github = releases.github_url,
-            host = node.address(),
-            host_key = node.host_key().public_openssh(),
-        );
+                host = node.address(),
+                host_key = node.host_key().public_openssh(),
+            );
         wd.write_file("main.tf", &main)?;
         Ok(())
     };

@@ -194,8 +194,8 @@ impl<'a> Login<'a> {
     /// The conflict validation refuses: `use_agent = true` beside a key.
     fn conflict(&self) -> Option<&'static str> {
         match (self.use_agent, self.private_key, self.private_key_file) {
-            (Some(true), Some(_), _) => Some("private_key"),
-            (Some(true), None, Some(_)) => Some("private_key_file"),
+            (Some(true), Some(_), _) => Some(field_name!(SshBlock, private_key)),
+            (Some(true), None, Some(_)) => Some(field_name!(SshBlock, private_key_file)),
             _ => None,
         }
     }

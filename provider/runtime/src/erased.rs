@@ -111,6 +111,18 @@ fn read_config<T: DeserializeOwned>(schema: &Schema, config: &Value) -> Result<T
     model::from_value(&crate::plan::with_defaults(&schema.block, config))
 }
 
+/// The configuration read for validation; `None` (with the problem reported) when the model
+/// cannot take it.
+fn config_for_validation<T: DeserializeOwned>(
+    schema: &Schema,
+    config: &Value,
+    diagnostics: &mut Diagnostics,
+) -> Option<T> {
+    read_config(schema, config)
+        .map_err(|e| invalid_config(e, diagnostics))
+        .ok()
+}
+
 /// A configuration value the model cannot take (a number out of range, a name not in a list,
 /// a required attribute set to null) is the user's error, at its path; unless a validator has
 /// already said what is wrong there.
@@ -135,9 +147,11 @@ impl<R: Resource> AnyResource for Typed<R> {
     }
 
     async fn validate(&self, config: &Value, diagnostics: &mut Diagnostics) {
-        match read_config::<R::Model<Planned>>(&self.0.schema(), config) {
-            Ok(config) => self.0.validate(&config, diagnostics).await,
-            Err(e) => invalid_config(e, diagnostics),
+        let schema = self.0.schema();
+        if let Some(config) =
+            config_for_validation::<R::Model<Planned>>(&schema, config, diagnostics)
+        {
+            self.0.validate(&config, diagnostics).await;
         }
     }
 
@@ -235,9 +249,11 @@ impl<D: DataSource> AnyDataSource for Typed<D> {
     }
 
     async fn validate(&self, config: &Value, diagnostics: &mut Diagnostics) {
-        match read_config::<D::Model<Planned>>(&self.0.schema(), config) {
-            Ok(config) => self.0.validate(&config, diagnostics).await,
-            Err(e) => invalid_config(e, diagnostics),
+        let schema = self.0.schema();
+        if let Some(config) =
+            config_for_validation::<D::Model<Planned>>(&schema, config, diagnostics)
+        {
+            self.0.validate(&config, diagnostics).await;
         }
     }
 
@@ -270,9 +286,11 @@ impl<P: Provider> AnyProvider for Typed<P> {
     }
 
     async fn validate(&self, config: &Value, diagnostics: &mut Diagnostics) {
-        match read_config::<P::Model<Planned>>(&self.0.schema(), config) {
-            Ok(config) => self.0.validate(&config, diagnostics).await,
-            Err(e) => invalid_config(e, diagnostics),
+        let schema = self.0.schema();
+        if let Some(config) =
+            config_for_validation::<P::Model<Planned>>(&schema, config, diagnostics)
+        {
+            self.0.validate(&config, diagnostics).await;
         }
     }
 

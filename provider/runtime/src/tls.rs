@@ -144,10 +144,9 @@ impl ClientCertVerifier for PinnedClientCertificate {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        if dss.scheme == SignatureScheme::ECDSA_NISTP521_SHA512 {
-            return verify_p521(message, cert, dss.signature());
-        }
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
+        p521_or(message, cert, dss, || {
+            rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
+        })
     }
 
     fn verify_tls13_signature(
@@ -156,10 +155,9 @@ impl ClientCertVerifier for PinnedClientCertificate {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        if dss.scheme == SignatureScheme::ECDSA_NISTP521_SHA512 {
-            return verify_p521(message, cert, dss.signature());
-        }
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+        p521_or(message, cert, dss, || {
+            rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+        })
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
@@ -170,6 +168,20 @@ impl ClientCertVerifier for PinnedClientCertificate {
 }
 
 /// Verifies an ECDSA P-521 / SHA-512 signature (DER) over `message` with the certificate's key.
+/// P-521 (which ring cannot verify) with the p521 crate, anything else with `otherwise`.
+fn p521_or(
+    message: &[u8],
+    cert: &CertificateDer<'_>,
+    dss: &DigitallySignedStruct,
+    otherwise: impl FnOnce() -> Result<HandshakeSignatureValid, rustls::Error>,
+) -> Result<HandshakeSignatureValid, rustls::Error> {
+    if dss.scheme == SignatureScheme::ECDSA_NISTP521_SHA512 {
+        verify_p521(message, cert, dss.signature())
+    } else {
+        otherwise()
+    }
+}
+
 fn verify_p521(
     message: &[u8],
     cert: &CertificateDer<'_>,

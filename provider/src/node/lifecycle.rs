@@ -10,7 +10,8 @@ use k3s_sdk::k3s::{self, ApiAccess, Desired, Observed, Unit};
 use k3s_sdk::ssh::{Session, Target};
 use k3s_sdk::Secret;
 use std::time::Duration;
-use tfplugin_runtime::{Context, Diagnostics};
+use tfplugin_runtime::timeouts::Timeouts;
+use tfplugin_runtime::{field_name, Context, Diagnostics};
 
 /// An error diagnostic for a failed step on a host.
 pub fn failed(summary: &str, error: impl std::fmt::Display) -> Diagnostics {
@@ -68,8 +69,8 @@ impl Operation {
     /// Its deadline in the `timeouts` block, and the block's attribute for messages.
     fn deadline(self, node: &NodeModel) -> (Duration, &'static str) {
         match self {
-            Operation::Create => (node.timeouts.create.get(), "create"),
-            Operation::Update => (node.timeouts.update.get(), "update"),
+            Operation::Create => (node.timeouts.create.get(), field_name!(Timeouts, create)),
+            Operation::Update => (node.timeouts.update.get(), field_name!(Timeouts, update)),
         }
     }
 }
@@ -227,7 +228,7 @@ pub async fn destroy(
     let deadline = node.timeouts.delete.get();
     tokio::time::timeout(deadline, destroy_unbounded(ctx, node, unit, api))
         .await
-        .unwrap_or_else(|_| Err(timed_out(node, "delete", deadline)))
+        .unwrap_or_else(|_| Err(timed_out(node, field_name!(Timeouts, delete), deadline)))
 }
 
 async fn destroy_unbounded(

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use tfplugin_runtime::cty::{Type, Value};
 use tfplugin_runtime::schema::{one_of, Attribute, Block, NestedBlock, Schema};
 use tfplugin_runtime::timeouts::{self, Timeouts};
-use tfplugin_runtime::{Context, Diagnostics, Duration, Form, Known, Models, Resource};
+use tfplugin_runtime::{field_name, Context, Diagnostics, Duration, Form, Known, Models, Resource};
 
 /// The `argocd_bootstrap` resource type.
 pub struct ArgocdBootstrap;
@@ -90,6 +90,7 @@ impl Models for ArgocdBootstrap {
     type Model<F: Form> = ArgocdModel<F>;
 }
 
+/// The answer to `operation` (named as in the `timeouts` block) until it is implemented.
 fn not_implemented(operation: &str) -> Diagnostics {
     Diagnostics::from_error(
         format!("argocd_bootstrap: {operation} is not implemented yet"),
@@ -142,7 +143,7 @@ impl Resource for ArgocdBootstrap {
     }
 
     async fn create(&self, _ctx: &Context, _planned: ArgocdModel) -> Result<ArgocdModel, Diagnostics> {
-        Err(not_implemented("create"))
+        Err(not_implemented(field_name!(Timeouts, create)))
     }
 
     async fn read(
@@ -159,10 +160,10 @@ impl Resource for ArgocdBootstrap {
         _prior: ArgocdModel,
         _planned: ArgocdModel,
     ) -> Result<ArgocdModel, Diagnostics> {
-        Err(not_implemented("update"))
+        Err(not_implemented(field_name!(Timeouts, update)))
     }
 
     async fn delete(&self, _ctx: &Context, _prior: ArgocdModel) -> Result<(), Diagnostics> {
-        Err(not_implemented("delete"))
+        Err(not_implemented(field_name!(Timeouts, delete)))
     }
 }

@@ -16,8 +16,8 @@
 
 use super::msgpack::{reorder_set, set_order, MAX_DEPTH};
 use super::support::{
-    check_attributes, check_type_depth, index_step, inferred_type, mismatch, parse_number_text,
-    type_name, untyped_dynamic,
+    check_attributes, check_tuple_len, check_type_depth, index_step, inferred_type, mismatch,
+    parse_number_text, type_name, untyped_dynamic,
 };
 use super::{CtyError, Number, PathStep, Type, Value};
 use std::collections::BTreeMap;
@@ -164,13 +164,7 @@ fn encode(value: &Value, ty: &Type, out: &mut Vec<u8>) -> Result<(), CtyError> {
             Ok(())
         }
         (Type::Tuple(types), Value::Tuple(elements)) => {
-            if types.len() != elements.len() {
-                return Err(CtyError::new(format!(
-                    "expected a tuple of {} elements, found {}",
-                    types.len(),
-                    elements.len()
-                )));
-            }
+            check_tuple_len(types, elements)?;
             out.push(b'[');
             for (i, (element, element_type)) in elements.iter().zip(types).enumerate() {
                 if i > 0 {

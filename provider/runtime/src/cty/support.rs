@@ -213,6 +213,18 @@ pub(super) fn exact_float(f: f64) -> Option<Number> {
     check_plain_size(d.normalized()).ok()
 }
 
+/// Checks that a tuple value has as many elements as its type.
+pub(super) fn check_tuple_len(types: &[Type], elements: &[Value]) -> Result<(), CtyError> {
+    if types.len() != elements.len() {
+        return Err(CtyError::new(format!(
+            "expected a tuple of {} elements, found {}",
+            types.len(),
+            elements.len()
+        )));
+    }
+    Ok(())
+}
+
 /// The path step of a list, set or tuple element.
 pub(super) fn index_step(i: usize) -> PathStep {
     PathStep::Index(i64::try_from(i).unwrap_or(i64::MAX))

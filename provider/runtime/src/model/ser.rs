@@ -160,38 +160,27 @@ impl Elements {
     }
 }
 
-impl ser::SerializeSeq for Elements {
-    type Ok = Value;
-    type Error = CtyError;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), CtyError> {
-        self.push(value)
-    }
-    fn end(self) -> Result<Value, CtyError> {
-        Ok(Value::List(self.0))
-    }
+/// Sequences, tuples and tuple structs all become lists.
+macro_rules! list_writer {
+    ($($trait:ident :: $method:ident),*) => {$(
+        impl ser::$trait for Elements {
+            type Ok = Value;
+            type Error = CtyError;
+            fn $method<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), CtyError> {
+                self.push(value)
+            }
+            fn end(self) -> Result<Value, CtyError> {
+                Ok(Value::List(self.0))
+            }
+        }
+    )*};
 }
 
-impl ser::SerializeTuple for Elements {
-    type Ok = Value;
-    type Error = CtyError;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), CtyError> {
-        self.push(value)
-    }
-    fn end(self) -> Result<Value, CtyError> {
-        Ok(Value::List(self.0))
-    }
-}
-
-impl ser::SerializeTupleStruct for Elements {
-    type Ok = Value;
-    type Error = CtyError;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), CtyError> {
-        self.push(value)
-    }
-    fn end(self) -> Result<Value, CtyError> {
-        Ok(Value::List(self.0))
-    }
-}
+list_writer!(
+    SerializeSeq::serialize_element,
+    SerializeTuple::serialize_element,
+    SerializeTupleStruct::serialize_field
+);
 
 /// A map being written; keys must be strings.
 pub(crate) struct Entries {

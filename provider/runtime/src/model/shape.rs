@@ -35,14 +35,10 @@ pub struct Shape {
 /// The kind of a declared value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Kind {
-    /// A string (or anything read from one: a duration, an enum of names).
-    String,
-    /// A number of any Rust numeric type.
-    Number,
-    /// A bool.
-    Bool,
-    /// A raw [`crate::cty::Value`].
-    Dynamic,
+    /// The primitive cty type the value is read from: `string` (a `String`, a duration, an
+    /// enum of names), `number` (any Rust number), `bool`, or `dynamic` (a raw
+    /// [`crate::cty::Value`]).
+    Primitive(Type),
     /// A sequence of elements.
     List(Box<Shape>),
     /// String keys to values.
@@ -97,10 +93,10 @@ fn shape_at<T: DeserializeOwned>(path: &mut Vec<Step>) -> Result<Shape, String> 
     }
     let found = found.into_inner();
     let kind = match found.kind.ok_or("a field read nothing")? {
-        RawKind::String => Kind::String,
-        RawKind::Number => Kind::Number,
-        RawKind::Bool => Kind::Bool,
-        RawKind::Dynamic => Kind::Dynamic,
+        RawKind::String => Kind::Primitive(Type::String),
+        RawKind::Number => Kind::Primitive(Type::Number),
+        RawKind::Bool => Kind::Primitive(Type::Bool),
+        RawKind::Dynamic => Kind::Primitive(Type::Dynamic),
         RawKind::List => {
             path.push(Step::Element);
             let element = shape_at::<T>(path);
@@ -405,8 +401,8 @@ fn check_block(
             Mode::Optional | Mode::Computed => true,
         };
         // A `Value` field holds null itself.
-        let nullable = shape.nullable || shape.kind == Kind::Dynamic;
-        if form == FormKind::Known && nullable != may_be_null && shape.kind != Kind::Dynamic {
+        let raw_value = shape.kind == Kind::Primitive(Type::Dynamic);
+        if form == FormKind::Known && shape.nullable != may_be_null && !raw_value {
             problems.push(if may_be_null {
                 format!(
                     "{at}: may be null ({:?}), so the model needs an Option",
@@ -479,10 +475,7 @@ fn check_block(
 
 fn check_type(ty: &Type, kind: &Kind, at: &str, problems: &mut Vec<String>) {
     let agrees = match (ty, kind) {
-        (Type::String, Kind::String)
-        | (Type::Number, Kind::Number)
-        | (Type::Bool, Kind::Bool)
-        | (Type::Dynamic, Kind::Dynamic) => true,
+        (ty, Kind::Primitive(primitive)) => ty == primitive,
         (Type::List(element) | Type::Set(element), Kind::List(shape))
         | (Type::Map(element), Kind::Map(shape)) => {
             check_type(element, &shape.kind, &format!("{at}[*]"), problems);

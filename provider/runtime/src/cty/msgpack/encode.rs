@@ -5,7 +5,8 @@ use super::{
     KEY_LENGTH_MAX, KEY_LENGTH_MIN, KEY_NULLNESS, KEY_NUMBER_MAX, KEY_NUMBER_MIN, KEY_STRING_PREFIX,
 };
 use crate::cty::support::{
-    check_attributes, index_step, inferred_type, mismatch, type_name, untyped_dynamic,
+    check_attributes, check_tuple_len, index_step, inferred_type, mismatch, type_name,
+    untyped_dynamic,
 };
 use crate::cty::{CtyError, Number, PathStep, Refinements, Type, Value};
 use bigdecimal::num_bigint::{BigInt, Sign};
@@ -77,13 +78,7 @@ pub(super) fn encode(value: &Value, ty: &Type, out: &mut Vec<u8>) -> Result<(), 
             Ok(())
         }
         (Type::Tuple(types), Value::Tuple(elements)) => {
-            if types.len() != elements.len() {
-                return Err(CtyError::new(format!(
-                    "expected a tuple of {} elements, found {}",
-                    types.len(),
-                    elements.len()
-                )));
-            }
+            check_tuple_len(types, elements)?;
             write_array_len(elements.len(), out)?;
             for (i, (element, element_type)) in elements.iter().zip(types).enumerate() {
                 encode(element, element_type, out).map_err(|e| e.within(index_step(i)))?;
