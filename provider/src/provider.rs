@@ -11,7 +11,9 @@ use std::sync::Arc;
 use tfplugin_runtime::cty::{AttributePath, Type};
 use tfplugin_runtime::erased::{AnyDataSource, AnyResource};
 use tfplugin_runtime::schema::{Attribute, Block, Schema};
-use tfplugin_runtime::{field_name, Diagnostics, Form, Known, Models, Planned, ProviderData};
+use tfplugin_runtime::{
+    field_name, Diagnostics, Form, Known, MaybeUnknown, Models, Planned, ProviderData,
+};
 
 /// Where the K3s install script is fetched from unless the configuration says otherwise.
 pub const DEFAULT_INSTALLER_URL: &str = "https://get.k3s.io";
@@ -86,9 +88,14 @@ impl tfplugin_runtime::Provider for K3sProvider {
     }
 
     async fn validate(&self, config: &ProviderModel<Planned>, diagnostics: &mut Diagnostics) {
-        if let Some(Some(ssh)) = config.ssh.known() {
+        // Known parts of a partly unknown block are checked too (unknowns read as unset).
+        let ssh = match &config.ssh {
+            MaybeUnknown::Known(ssh) => ssh.clone(),
+            MaybeUnknown::Unknown(partly) => partly.known_parts::<Option<SshDefaults>>().flatten(),
+        };
+        if let Some(ssh) = ssh {
             let at = AttributePath::attribute(field_name!(ProviderModel, ssh));
-            ssh_target::validate_defaults(ssh, &at, diagnostics);
+            ssh_target::validate_defaults(&ssh, &at, diagnostics);
         }
         if let Some(profiles) = config.oci_profile.known() {
             let mut seen = Vec::new();

@@ -27,7 +27,7 @@ use tfplugin_runtime::{Diagnostics, Duration};
 pub const DEFAULT_USER: &str = "root";
 
 /// A resource's `ssh` block.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SshBlock {
     /// Login user.
     pub user: Option<String>,
@@ -249,7 +249,7 @@ pub fn target(
     defaults: &SshDefaults,
     host: &str,
 ) -> Result<(Target, String), Diagnostics> {
-    let empty = SshBlock::empty();
+    let empty = SshBlock::default();
     let block = ssh.unwrap_or(&empty);
     let user = block
         .user
@@ -314,26 +314,6 @@ fn conflict(login: &Login<'_>, at: &AttributePath, diagnostics: &mut Diagnostics
     }
 }
 
-impl SshBlock {
-    /// A block that sets nothing.
-    pub fn empty() -> SshBlock {
-        SshBlock {
-            user: None,
-            port: None,
-            private_key: None,
-            private_key_file: None,
-            host_key: None,
-            use_agent: None,
-            known_hosts_file: None,
-            insecure_ignore_host_key: None,
-            sudo: None,
-            sudo_password: None,
-            connect_timeout: None,
-            bastion: None,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -347,7 +327,7 @@ mod tests {
                 "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJdD7y3aLq454yWBdwLWbieU1ebz9/cu7/QEXn9OIeZJ"
                     .into(),
             ),
-            ..SshBlock::empty()
+            ..SshBlock::default()
         }
     }
 

@@ -299,7 +299,8 @@ impl<P: Provider> AnyProvider for Typed<P> {
         config: &Value,
         terraform_version: &str,
     ) -> Result<ProviderData, Diagnostics> {
-        let config = model::from_planned(config)
+        let schema = self.0.schema();
+        let config = model::from_planned(&crate::plan::with_defaults(&schema.block, config))
             .map_err(|e| bug("the provider block", "configuration", e))?;
         self.0.configure(config, terraform_version).await
     }

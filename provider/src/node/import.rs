@@ -108,7 +108,7 @@ fn by_ssh(
         node.ssh = Some(SshBlock {
             user,
             port,
-            ..SshBlock::empty()
+            ..SshBlock::default()
         });
     }
     node.host = Some(parsed.host.clone());

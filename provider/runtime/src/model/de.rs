@@ -45,6 +45,11 @@ impl<'a> ValueDeserializer<'a> {
         self.reading == Reading::Blank && self.bare().is_null()
     }
 
+    /// An unknown collection in a planned state at apply, read as an empty one.
+    fn is_absent_collection(&self) -> bool {
+        self.reading == Reading::Applying && self.bare().is_unknown()
+    }
+
     fn expected(&self, what: &str) -> CtyError {
         let found = match self.bare() {
             Value::Null => "null",
@@ -212,7 +217,7 @@ impl<'a> de::Deserializer<'a> for ValueDeserializer<'a> {
                     reading: self.reading,
                 })
             }
-            _ if self.is_blank() => visitor.visit_seq(Elements {
+            _ if self.is_blank() || self.is_absent_collection() => visitor.visit_seq(Elements {
                 items: [].iter(),
                 index: 0,
                 reading: self.reading,
@@ -242,7 +247,9 @@ impl<'a> de::Deserializer<'a> for ValueDeserializer<'a> {
         match self.bare() {
             Value::Map(entries) => visitor.visit_map(Entries::new(entries, false, self.reading)),
             Value::Object(entries) => visitor.visit_map(Entries::new(entries, true, self.reading)),
-            _ if self.is_blank() => visitor.visit_map(Entries::new(&EMPTY, false, self.reading)),
+            _ if self.is_blank() || self.is_absent_collection() => {
+                visitor.visit_map(Entries::new(&EMPTY, false, self.reading))
+            }
             _ => Err(self.expected("a map")),
         }
     }

@@ -263,7 +263,8 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for MaybeUnknown<T> {
 pub(crate) enum Reading {
     /// Unknowns only where the model says [`MaybeUnknown`]; nulls only in `Option`s.
     Strict,
-    /// A planned state at apply: an unknown (a value the apply computes) reads as `None`.
+    /// A planned state at apply: an unknown (a value the apply computes) reads as `None`,
+    /// or as an empty list or map.
     Applying,
     /// A blank: a null where the model wants a value reads as the empty value of its type
     /// (`""`, `false`, `0`, empty collections, objects of blanks).
@@ -276,7 +277,7 @@ pub fn from_value<T: DeserializeOwned>(value: &Value) -> Result<T, CtyError> {
 }
 
 /// Reads a model from a planned state at apply time: the values the apply is to compute are
-/// unknown there, and read as `None`.
+/// unknown there, and read as `None` (an unknown list or map as an empty one).
 pub fn from_planned<T: DeserializeOwned>(value: &Value) -> Result<T, CtyError> {
     T::deserialize(de::ValueDeserializer::new(value, Reading::Applying))
 }

@@ -195,9 +195,15 @@ fn at_apply_what_is_still_to_be_computed_reads_as_none() {
     let mut planned = state();
     if let Value::Object(a) = &mut planned {
         a.insert("id".into(), Value::unknown());
+        a.insert("mirror".into(), Value::unknown());
     }
     let server: Server = from_planned(&planned).unwrap();
     assert_eq!(server.base.id, None);
+    assert_eq!(
+        server.base.mirror,
+        Vec::<Mirror>::new(),
+        "an unknown list reads as empty"
+    );
     assert!(from_value::<Server>(&planned).is_err());
 }
 
