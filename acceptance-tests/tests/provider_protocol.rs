@@ -228,6 +228,12 @@ resource "k3s_server" "bad_port" {
             line_of("70000"),
         ),
     ];
+    validate_fails_with(config, &expected)
+}
+
+/// Runs `terraform validate` of `config` on every Terraform version and checks that it fails
+/// with exactly the `expected` errors (summary, a part of the detail, the line it points at).
+fn validate_fails_with(config: &str, expected: &[(&str, &str, Option<i64>)]) -> Result<()> {
     for version in TerraformVersion::ALL {
         let wd = workdir(version, config)?;
         let out = wd.run(&["validate", "-json"])?;
@@ -243,7 +249,7 @@ resource "k3s_server" "bad_port" {
             .flatten()
             .filter(|d| d["severity"] == "error")
             .collect();
-        for (summary, detail, line) in &expected {
+        for (summary, detail, line) in expected {
             let found = errors.iter().find(|d| {
                 d["summary"] == *summary && d["detail"].as_str().unwrap_or("").contains(detail)
             });
@@ -263,6 +269,94 @@ resource "k3s_server" "bad_port" {
         );
     }
     Ok(())
+}
+
+/// What K3s (or the kubelet, or Terraform's plan output) would refuse or expose is refused by
+/// `terraform validate`, at the attribute: a node role label the kubelet will not register, a
+/// taint with no valid effect, a join URL without TLS, a mirror that is not http(s), an empty
+/// private key, the token in `config` (it would show in plan output), and an ssh-agent beside
+/// a key.
+#[test]
+fn validate_refuses_what_k3s_would_refuse() -> Result<()> {
+    let config = r#"
+resource "k3s_server" "role_label" {
+  host        = "10.0.0.5"
+  version     = "v1.33.4+k3s1"
+  node_labels = { "node-role.kubernetes.io/worker" = "true" }
+  node_taints = ["dedicated=infra:Sometimes"]
+  config      = { token = "in-plain-text" }
+}
+
+resource "k3s_agent" "plain_http" {
+  host       = "10.0.0.6"
+  version    = "v1.33.4+k3s1"
+  server_url = "http://10.0.0.5:6443"
+  token      = "a-token"
+  registry_mirror {
+    registry  = "docker.io"
+    endpoints = ["ftp://mirror.local"]
+  }
+  ssh {
+    private_key = ""
+  }
+}
+
+resource "k3s_agent" "agent_and_key" {
+  host       = "10.0.0.7"
+  version    = "v1.33.4+k3s1"
+  server_url = "https://10.0.0.5:6443"
+  token      = "a-token"
+  ssh {
+    private_key_file = "/keys/id"
+    use_agent        = true
+  }
+}
+"#;
+    let source = format!("{REQUIRED_PROVIDERS}\n{config}");
+    let line_of = |needle: &str| {
+        source
+            .lines()
+            .position(|l| l.contains(needle))
+            .map(|i| i as i64 + 1)
+    };
+    let expected = [
+        (
+            "Invalid node label",
+            "the kubelet refuses",
+            line_of("node-role.kubernetes.io"),
+        ),
+        (
+            "Invalid node taint",
+            "\"Sometimes\" is not one of",
+            line_of("Sometimes"),
+        ),
+        (
+            "`token` does not belong in config",
+            "plain text",
+            line_of("in-plain-text"),
+        ),
+        (
+            "Invalid value for server_url",
+            "not an https:// URL",
+            line_of("http://10.0.0.5"),
+        ),
+        (
+            "Invalid registry mirror endpoint",
+            "ftp://mirror.local",
+            line_of("ftp://"),
+        ),
+        (
+            "Empty private key",
+            "set but empty",
+            line_of("private_key = \"\""),
+        ),
+        (
+            "Conflicting SSH credentials",
+            "use_agent = true",
+            line_of("use_agent        = true"),
+        ),
+    ];
+    validate_fails_with(config, &expected)
 }
 
 #[test]

@@ -2,6 +2,7 @@
 //! ([`ProviderConfig`], which every resource call gets through its context). The resources
 //! and data sources it serves are listed in [`crate::resources`].
 
+use crate::node::versions::ServerVersions;
 use crate::oci_profiles::{oci_profile_block, OciProfileBlock, OciProfiles};
 use crate::ssh_target::{self, SshDefaults};
 use crate::validators;
@@ -46,6 +47,8 @@ pub struct ProviderConfig {
     pub ssh: SshDefaults,
     /// The `oci_profile` blocks, with their API clients made on first use.
     pub oci: Arc<OciProfiles>,
+    /// The K3s servers' versions this provider run has seen, for the agents' version rule.
+    pub servers: Arc<ServerVersions>,
 }
 
 impl Models for K3sProvider {
@@ -97,20 +100,30 @@ impl tfplugin_runtime::Provider for K3sProvider {
             let at = AttributePath::attribute(field_name!(ProviderModel, ssh));
             ssh_target::validate_defaults(&ssh, &at, diagnostics);
         }
-        if let Some(profiles) = config.oci_profile.known() {
-            let mut seen = Vec::new();
-            for (index, profile) in profiles.iter().enumerate() {
-                if seen.contains(&&profile.name) {
-                    diagnostics.error_at(
-                        AttributePath::attribute(field_name!(ProviderModel, oci_profile))
-                            .index(index as i64)
-                            .attr(field_name!(OciProfileBlock, name)),
-                        format!("Duplicate OCI profile {:?}", profile.name),
-                        "Each `oci_profile` block needs a name of its own.",
-                    );
-                }
-                seen.push(&profile.name);
+        // Names of a partly unknown list are checked too (an unknown name is skipped).
+        #[derive(Deserialize)]
+        struct Named {
+            name: Option<String>,
+        }
+        let names: Vec<Option<String>> = match &config.oci_profile {
+            MaybeUnknown::Known(profiles) => {
+                profiles.iter().map(|p| Some(p.name.clone())).collect()
             }
+            MaybeUnknown::Unknown(partly) => partly
+                .known_parts::<Vec<Named>>()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|n| n.name)
+                .collect(),
+        };
+        for (index, name) in duplicates(&names) {
+            diagnostics.error_at(
+                AttributePath::attribute(field_name!(ProviderModel, oci_profile))
+                    .index(index as i64)
+                    .attr(field_name!(OciProfileBlock, name)),
+                format!("Duplicate OCI profile {name:?}"),
+                "Each `oci_profile` block needs a name of its own.",
+            );
         }
     }
 
@@ -119,6 +132,17 @@ impl tfplugin_runtime::Provider for K3sProvider {
         config: ProviderModel,
         _terraform_version: &str,
     ) -> Result<ProviderData, Diagnostics> {
+        let names: Vec<Option<String>> = config
+            .oci_profile
+            .iter()
+            .map(|p| Some(p.name.clone()))
+            .collect();
+        if let Some((_, name)) = duplicates(&names).into_iter().next() {
+            return Err(Diagnostics::from_error(
+                format!("Duplicate OCI profile {name:?}"),
+                "Each `oci_profile` block needs a name of its own.",
+            ));
+        }
         Ok(Arc::new(ProviderConfig {
             installer_url: config
                 .installer_url
@@ -126,6 +150,22 @@ impl tfplugin_runtime::Provider for K3sProvider {
             release_base_url: config.release_base_url,
             ssh: config.ssh.unwrap_or_default(),
             oci: Arc::new(OciProfiles::new(config.oci_profile)),
+            servers: Arc::default(),
         }))
     }
+}
+
+/// The names that repeat an earlier one, with their index.
+fn duplicates(names: &[Option<String>]) -> Vec<(usize, String)> {
+    let mut seen = Vec::new();
+    let mut repeated = Vec::new();
+    for (index, name) in names.iter().enumerate() {
+        if let Some(name) = name {
+            if seen.contains(&name) {
+                repeated.push((index, name.clone()));
+            }
+            seen.push(name);
+        }
+    }
+    repeated
 }

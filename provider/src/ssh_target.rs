@@ -15,7 +15,7 @@
 
 use crate::validators;
 use k3s_sdk::home::expand_home;
-use k3s_sdk::ssh::{Bastion, Credentials, HostKeyPolicy, Sudo, Target};
+use k3s_sdk::ssh::{Bastion, Credentials, HostKeyPolicy, Sudo, Target, Timeouts};
 use k3s_sdk::Secret;
 use serde::{Deserialize, Serialize};
 use tfplugin_runtime::cty::{AttributePath, Type};
@@ -114,7 +114,7 @@ pub fn ssh_block() -> NestedBlock {
         .attribute(Attribute::optional("insecure_ignore_host_key", Type::Bool).describe("Skip host key verification. Logged as a warning; for throw-away hosts only."))
         .attribute(Attribute::optional("sudo", Type::Bool).describe("Run privileged commands through sudo (for a non-root `user`)."))
         .attribute(Attribute::optional("sudo_password", Type::String).sensitive().describe("Password for sudo, sent on stdin, never in a command line."))
-        .attribute(Attribute::optional("connect_timeout", Type::String).validate(validators::duration()).describe("How long to keep trying to connect while the host boots. Defaults to `2m`."))
+        .attribute(Attribute::optional("connect_timeout", Type::String).validate(validators::duration()).describe(&format!("How long create, update and destroy keep trying to connect while the host boots (each attempt gives up after {}). Defaults to `{}`. A refresh tries once: a host that does not answer keeps its state, with a warning.", Duration::from_std(Timeouts::default().connect), Duration::from_std(Timeouts::default().retry_for))))
         .block(NestedBlock::single("bastion", bastion));
     NestedBlock::single("ssh", block)
 }
@@ -180,8 +180,15 @@ impl<'a> Login<'a> {
         }
     }
 
-    /// The credentials this level picks, if any.
+    /// The credentials this level picks, if any. A contradiction validation could not see
+    /// (a key known only at apply beside `use_agent = true`) is refused here.
     fn pick(&self) -> Result<Option<Credentials>, Diagnostics> {
+        if let Some(key) = self.conflict() {
+            return Err(Diagnostics::from_error(
+                "Conflicting SSH credentials",
+                format!("`use_agent = true` and `{key}` are both set; one of them would be ignored. Keep the one to log in with and remove the other."),
+            ));
+        }
         if let Some(key) = self.private_key {
             return Ok(Some(Credentials::key(key.clone())));
         }
@@ -294,17 +301,39 @@ pub fn target(
     Ok((target, id))
 }
 
-/// Refuses `use_agent = true` beside a key in a resource's `ssh` block (at `path`).
+/// Refuses `use_agent = true` beside a key, and empty keys, in a resource's `ssh` block (at
+/// `at`) and its bastion.
 pub fn validate_block(ssh: &SshBlock, at: &AttributePath, diagnostics: &mut Diagnostics) {
-    conflict(&Login::of_block(ssh), at, diagnostics);
+    check_login(&Login::of_block(ssh), at, diagnostics);
+    if let Some(bastion) = &ssh.bastion {
+        let at = at.attr(field_name!(SshBlock, bastion));
+        check_login(&Login::of_bastion(bastion), &at, diagnostics);
+    }
 }
 
-/// Refuses `use_agent = true` beside a key in the provider's `ssh` block (at `path`).
+/// Refuses `use_agent = true` beside a key, and an empty key, in the provider's `ssh` block.
 pub fn validate_defaults(ssh: &SshDefaults, at: &AttributePath, diagnostics: &mut Diagnostics) {
-    conflict(&Login::of_defaults(ssh), at, diagnostics);
+    check_login(&Login::of_defaults(ssh), at, diagnostics);
 }
 
-fn conflict(login: &Login<'_>, at: &AttributePath, diagnostics: &mut Diagnostics) {
+fn check_login(login: &Login<'_>, at: &AttributePath, diagnostics: &mut Diagnostics) {
+    if login
+        .private_key
+        .is_some_and(|k| k.expose().trim().is_empty())
+    {
+        diagnostics.error_at(
+            at.attr(field_name!(SshBlock, private_key)),
+            "Empty private key",
+            "`private_key` is set but empty (a variable or file that was not filled in?). Give the key's text, or remove the argument to log in otherwise.",
+        );
+    }
+    if login.private_key_file.is_some_and(|f| f.trim().is_empty()) {
+        diagnostics.error_at(
+            at.attr(field_name!(SshBlock, private_key_file)),
+            "Empty private key file",
+            "`private_key_file` is set but empty. Give the key file's path, or remove the argument.",
+        );
+    }
     if let Some(key) = login.conflict() {
         diagnostics.error_at(
             at.attr(field_name!(SshBlock, use_agent)),

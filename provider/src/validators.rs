@@ -98,16 +98,36 @@ pub fn ocid(kinds: &'static [&'static str]) -> Arc<dyn Validator> {
     )
 }
 
+/// Whether `s` is an `https://` (or, with `plain_http`, `http://`) URL with a host.
+pub fn is_url(s: &str, plain_http: bool) -> bool {
+    let rest = s
+        .strip_prefix("https://")
+        .or_else(|| plain_http.then(|| s.strip_prefix("http://")).flatten());
+    matches!(rest, Some(r) if !r.is_empty() && !r.starts_with('/'))
+}
+
 /// An `https://` or `http://` URL.
 pub fn http_url() -> Arc<dyn Validator> {
     validator("an http(s) URL", |value| {
         let s = text(value)?;
-        let rest = s
-            .strip_prefix("https://")
-            .or_else(|| s.strip_prefix("http://"));
-        match rest {
-            Some(r) if !r.is_empty() && !r.starts_with('/') => Ok(()),
-            _ => Err(format!("{s:?} is not an http:// or https:// URL")),
+        if is_url(s, true) {
+            Ok(())
+        } else {
+            Err(format!("{s:?} is not an http:// or https:// URL"))
+        }
+    })
+}
+
+/// An `https://` URL (the K3s API and supervisor speak only TLS).
+pub fn https_url() -> Arc<dyn Validator> {
+    validator("an https URL such as `https://10.0.0.241:6443`", |value| {
+        let s = text(value)?;
+        if is_url(s, false) {
+            Ok(())
+        } else {
+            Err(format!(
+                "{s:?} is not an https:// URL; K3s serves its API and the agents' join endpoint over TLS only (https://<server>:6443)"
+            ))
         }
     })
 }

@@ -1,4 +1,4 @@
-//! The typed traits of [`crate::resource`] behind object-safe ones the service calls with
+//! The typed traits of [`mod@crate::resource`] behind object-safe ones the service calls with
 //! [`Value`]s: each value is read into the model on the way in and written back on the way
 //! out. A value that does not fit its model is a provider bug, reported as such.
 
@@ -96,6 +96,16 @@ fn read<T: DeserializeOwned>(type_name: &str, what: &str, value: &Value) -> Resu
     model::from_value(value).map_err(|e| bug(type_name, what, e))
 }
 
+/// Reads a stored state: one that does not fit may also be from an older provider.
+fn read_state<T: DeserializeOwned>(type_name: &str, state: &Value) -> Result<T, Diagnostics> {
+    model::from_value(state).map_err(|error| {
+        Diagnostics::from_error(
+            format!("{type_name}: the stored state cannot be read"),
+            format!("{error}. The state was written by another version of the provider that this one cannot read, or this is a bug in the provider; please report it. `terraform state rm` and an import bring the resource back under management."),
+        )
+    })
+}
+
 fn write<T: Serialize>(
     type_name: &str,
     what: &str,
@@ -171,7 +181,7 @@ impl<R: Resource> AnyResource for Typed<R> {
             Ok::<_, Diagnostics>(Plan::<R> {
                 prior: match prior {
                     Value::Null => None,
-                    prior => Some(read(name, "prior state", prior)?),
+                    prior => Some(read_state(name, prior)?),
                 },
                 config: read_config(&schema, config).map_err(|e| {
                     let mut d = Diagnostics::new();
@@ -203,7 +213,7 @@ impl<R: Resource> AnyResource for Typed<R> {
 
     async fn read(&self, ctx: &Context, current: &Value) -> Result<Value, Diagnostics> {
         let name = self.0.type_name();
-        let current = read(name, "state", current)?;
+        let current = read_state(name, current)?;
         match self.0.read(ctx, current).await? {
             Some(state) => write(name, "state", &state, &self.0.schema().ty()),
             None => Ok(Value::Null),
@@ -217,14 +227,14 @@ impl<R: Resource> AnyResource for Typed<R> {
         planned: &Value,
     ) -> Result<Value, Diagnostics> {
         let name = self.0.type_name();
-        let prior = read(name, "prior state", prior)?;
+        let prior = read_state(name, prior)?;
         let planned = model::from_planned(planned).map_err(|e| bug(name, "plan", e))?;
         let state = self.0.update(ctx, prior, planned).await?;
         write(name, "new state", &state, &self.0.schema().ty())
     }
 
     async fn delete(&self, ctx: &Context, prior: &Value) -> Result<(), Diagnostics> {
-        let prior = read(self.0.type_name(), "prior state", prior)?;
+        let prior = read_state(self.0.type_name(), prior)?;
         self.0.delete(ctx, prior).await
     }
 
@@ -301,7 +311,12 @@ impl<P: Provider> AnyProvider for Typed<P> {
     ) -> Result<ProviderData, Diagnostics> {
         let schema = self.0.schema();
         let config = model::from_planned(&crate::plan::with_defaults(&schema.block, config))
-            .map_err(|e| bug("the provider block", "configuration", e))?;
+            .map_err(|e| {
+                Diagnostics::from_error(
+                    "The provider block cannot be used yet",
+                    format!("{e}. The provider block refers to a value that is not known before apply (or one it cannot take); give it values known at plan time."),
+                )
+            })?;
         self.0.configure(config, terraform_version).await
     }
 }

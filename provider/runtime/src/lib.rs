@@ -1,7 +1,7 @@
 //! A runtime for Terraform providers written in Rust: everything Terraform's plugin protocol v6
 //! asks of a provider process, and nothing about what a provider manages.
 //!
-//! Start at [`resource`]: a provider implements [`Provider`], and each resource or data source
+//! Start at [`mod@resource`]: a provider implements [`Provider`], and each resource or data source
 //! implements [`Resource`] or [`DataSource`] on a typed model ([`model`]) with a [`Schema`].
 //! [`serve::serve`] then runs the plugin: the go-plugin handshake and AutoMTLS
 //! ([`handshake`], [`tls`]), the gRPC services ([`service`]), hclog logging ([`logging`]).
@@ -12,7 +12,7 @@
 //! - [`cty`]: Terraform's type system and its msgpack and JSON encodings;
 //! - [`model`]: cty values to and from Rust structs (serde), and model/schema agreement;
 //! - [`schema`], [`diagnostics`], [`plan`]: what a type declares, what it reports, the rules;
-//! - [`resource`] (the traits) and `erased` (the same behind object-safe traits);
+//! - [`mod@resource`] (the traits) and `erased` (the same behind object-safe traits);
 //! - [`service`], [`serve`], [`docs`]: serving and documenting a provider.
 //!
 //! It depends on the protocol bindings (`tfplugin-proto`) and on no provider: a provider's

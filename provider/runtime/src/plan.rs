@@ -123,6 +123,33 @@ pub fn with_defaults(block: &Block, config: &Value) -> Value {
     Value::Object(out)
 }
 
+/// A stored state brought up to the schema's defaults: a null where an attribute has a default
+/// becomes the default, and a null group block becomes its unset value (its defaults), all the
+/// way down. What a newer schema declares is thus filled into state written before it.
+pub fn upgrade_defaults(block: &Block, state: &Value) -> Value {
+    let Value::Object(_) = state else {
+        return state.clone();
+    };
+    let mut upgraded = with_defaults(block, state);
+    if let Value::Object(attributes) = &mut upgraded {
+        for nested in &block.blocks {
+            let slot = attributes.entry(nested.name.clone()).or_insert(Value::Null);
+            *slot = match (nested.nesting, &*slot) {
+                (Nesting::Group, Value::Null) => nested.block.unset_value(),
+                (_, Value::Object(_)) => upgrade_defaults(&nested.block, slot),
+                (_, Value::List(items)) => Value::List(
+                    items
+                        .iter()
+                        .map(|i| upgrade_defaults(&nested.block, i))
+                        .collect(),
+                ),
+                (_, other) => other.clone(),
+            };
+        }
+    }
+    upgraded
+}
+
 fn element(list: &Value, index: usize) -> Value {
     match list {
         Value::List(items) => items.get(index).cloned().unwrap_or(Value::Null),
@@ -382,6 +409,28 @@ mod tests {
             .map(|(p, _)| p.to_string())
             .collect();
         assert_eq!(problems, vec!["id".to_string(), "name".to_string()]);
+    }
+
+    #[test]
+    fn state_from_before_a_default_or_a_group_block_gets_them() {
+        let block = block().block(crate::timeouts::block("15m", "15m", "10m"));
+        let old = obj(&[("name", Value::string("a")), ("timeouts", Value::Null)]);
+        let upgraded = upgrade_defaults(&block, &old);
+        assert_eq!(upgraded.attr("port"), Some(&Value::int(22)));
+        let timeouts = upgraded.attr("timeouts").unwrap();
+        assert_eq!(timeouts.attr("delete"), Some(&Value::string("10m")));
+        let partly = obj(&[(
+            "timeouts",
+            Value::object([
+                ("create", Value::string("30m")),
+                ("update", Value::Null),
+                ("delete", Value::Null),
+            ]),
+        )]);
+        let upgraded = upgrade_defaults(&block, &partly);
+        let timeouts = upgraded.attr("timeouts").unwrap();
+        assert_eq!(timeouts.attr("create"), Some(&Value::string("30m")));
+        assert_eq!(timeouts.attr("update"), Some(&Value::string("15m")));
     }
 
     #[test]

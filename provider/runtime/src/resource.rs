@@ -25,6 +25,7 @@ pub struct Context {
     cancel: CancellationToken,
     private: Mutex<Vec<u8>>,
     warnings: Mutex<Diagnostics>,
+    partial: Mutex<Option<crate::cty::Value>>,
 }
 
 impl Context {
@@ -39,6 +40,7 @@ impl Context {
             cancel,
             private: Mutex::new(private),
             warnings: Mutex::new(Diagnostics::new()),
+            partial: Mutex::new(None),
         }
     }
 
@@ -77,6 +79,38 @@ impl Context {
     /// Takes the warnings gathered so far.
     pub fn take_warnings(&self) -> Diagnostics {
         std::mem::take(&mut *self.warnings.lock().expect("warnings"))
+    }
+
+    /// Records what exists so far while a create is under way (a model, wholly known): if the
+    /// create then fails or is cancelled, this state is saved with the error, and Terraform
+    /// marks the resource tainted, so that the next apply destroys and recreates it and a
+    /// destroy cleans it up. Without it, a failed create leaves nothing in state.
+    pub fn keep_partial_state<M: serde::Serialize>(&self, state: &M) {
+        if let Ok(value) = crate::model::to_value(state) {
+            *self.partial.lock().expect("partial state") = Some(value);
+        }
+    }
+
+    /// The state [`Context::keep_partial_state`] recorded, if any.
+    pub fn take_partial_state(&self) -> Option<crate::cty::Value> {
+        self.partial.lock().expect("partial state").take()
+    }
+
+    /// Runs `operation` unless Terraform asks the provider to stop first: then it is dropped
+    /// (every SSH command, wait and retry in it with it) and this returns at once with an
+    /// error saying so.
+    pub async fn unless_cancelled<T>(
+        &self,
+        what: &str,
+        operation: impl std::future::Future<Output = Result<T, Diagnostics>>,
+    ) -> Result<T, Diagnostics> {
+        tokio::select! {
+            result = operation => result,
+            () = self.cancel.cancelled() => Err(Diagnostics::from_error(
+                format!("{what} was cancelled"),
+                "Terraform asked the provider to stop (Ctrl-C) and it stopped at once. What was done so far stays done; the next apply continues from there.",
+            )),
+        }
     }
 }
 

@@ -86,6 +86,9 @@ pub async fn serve<P: Provider>(provider: P, options: ServeOptions) -> Result<()
         stdout.flush()?;
     }
     tracing::info!(socket = %socket.display(), tls = tls.is_some(), "serving the Terraform plugin protocol 6");
+    if !options.debug {
+        exit_when_orphaned(socket.clone());
+    }
 
     let (health_reporter, health) = tonic_health::server::health_reporter();
     health_reporter
@@ -268,6 +271,30 @@ fn print_reattach(address: &str, socket: &Path) -> std::io::Result<()> {
         "Provider started. To attach Terraform CLI, set the TF_REATTACH_PROVIDERS environment variable with the following:\n\n\tTF_REATTACH_PROVIDERS='{value}'\n"
     )?;
     stdout.flush()
+}
+
+/// How often the provider checks that the Terraform that started it is still there.
+const PARENT_CHECK: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Exits when the process that started the plugin is gone (killed, crashed) without saying
+/// `Shutdown`: the plugin is then reparented, and nothing would ever stop it. Watching the
+/// parent's pid works wherever the parent's thread that started us ends (a parent-death signal
+/// would fire when that thread exits, which Go's runtime threads may do).
+fn exit_when_orphaned(socket: PathBuf) {
+    let parent = std::os::unix::process::parent_id();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(PARENT_CHECK).await;
+            if std::os::unix::process::parent_id() != parent {
+                tracing::warn!(
+                    parent,
+                    "the process that started the plugin is gone; exiting"
+                );
+                let _ = std::fs::remove_file(&socket);
+                std::process::exit(1);
+            }
+        }
+    });
 }
 
 /// Removes the socket file when serving ends.

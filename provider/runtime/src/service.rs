@@ -152,8 +152,12 @@ impl ProviderService {
         let planned = decode(r.planned_state.as_ref(), &ty, "planned state")?;
         let ctx = self.context(r.planned_private);
         let mut diagnostics = Diagnostics::new();
+        let what = |verb: &str| format!("The {verb} of {}", r.type_name);
         let new_state = if planned.is_null() {
-            match resource.delete(&ctx, &prior).await {
+            match ctx
+                .unless_cancelled(&what("delete"), resource.delete(&ctx, &prior))
+                .await
+            {
                 Ok(()) => Value::Null,
                 Err(d) => {
                     diagnostics.extend(d);
@@ -162,9 +166,11 @@ impl ProviderService {
             }
         } else {
             let outcome = if prior.is_null() {
-                resource.create(&ctx, &planned).await
+                ctx.unless_cancelled(&what("create"), resource.create(&ctx, &planned))
+                    .await
             } else {
-                resource.update(&ctx, &prior, &planned).await
+                ctx.unless_cancelled(&what("update"), resource.update(&ctx, &prior, &planned))
+                    .await
             };
             match outcome {
                 Ok(state) => {
@@ -185,7 +191,12 @@ impl ProviderService {
                 }
                 Err(d) => {
                     diagnostics.extend(d);
-                    prior
+                    // A create that got part of the way: what exists is saved (and tainted by
+                    // Terraform), so nothing is left behind that state does not know of.
+                    match ctx.take_partial_state() {
+                        Some(partial) if prior.is_null() => crate::model::conform(partial, &ty),
+                        _ => prior,
+                    }
                 }
             }
         };
@@ -367,6 +378,9 @@ impl provider_server::Provider for ProviderService {
                     "stored state",
                 )?
             };
+            // State written before an attribute got a default (or a block became a group)
+            // holds nulls there: the schema's defaults take their place.
+            let value = plan::upgrade_defaults(&schema.block, &value);
             Ok(proto::upgrade_resource_state::Response {
                 upgraded_state: Some(encode(&value, &schema.ty(), "upgraded state")?),
                 diagnostics: Vec::new(),
@@ -414,7 +428,10 @@ impl provider_server::Provider for ProviderService {
                 });
             }
             let ctx = self.context(r.private);
-            let new_state = resource.read(&ctx, &current).await?;
+            let what = format!("Reading {}", r.type_name);
+            let new_state = ctx
+                .unless_cancelled(&what, resource.read(&ctx, &current))
+                .await?;
             Ok(proto::read_resource::Response {
                 new_state: Some(encode(&new_state, &ty, "state")?),
                 private: ctx.private(),
@@ -453,7 +470,9 @@ impl provider_server::Provider for ProviderService {
             let resource = self.resource(&r.type_name)?;
             let ty = resource.schema().ty();
             let ctx = self.context(Vec::new());
-            let state = resource.import(&ctx, &r.id).await?;
+            let state = ctx
+                .unless_cancelled("The import", resource.import(&ctx, &r.id))
+                .await?;
             Ok(proto::import_resource_state::Response {
                 imported_resources: vec![proto::import_resource_state::ImportedResource {
                     type_name: r.type_name.clone(),
@@ -479,7 +498,9 @@ impl provider_server::Provider for ProviderService {
             let ty = source.schema().ty();
             let config = decode(r.config.as_ref(), &ty, "configuration")?;
             let ctx = self.context(Vec::new());
-            let state = source.read(&ctx, &config).await?;
+            let state = ctx
+                .unless_cancelled("Reading the data source", source.read(&ctx, &config))
+                .await?;
             Ok(proto::read_data_source::Response {
                 state: Some(encode(&state, &ty, "data")?),
                 diagnostics: convert::diagnostics(ctx.take_warnings()),

@@ -15,24 +15,51 @@ use k3s_sdk::Secret;
 use tfplugin_runtime::cty::Value;
 use tfplugin_runtime::{Context, Diagnostics};
 
-/// The parts of an import ID `ssh://user@host:port` (user and port optional).
+/// The parts of an import ID `ssh://user@host:port?host_key=…` (user, port and host key
+/// optional).
 #[derive(Debug, PartialEq, Eq)]
 struct ImportId {
     user: Option<String>,
     host: String,
     port: Option<u16>,
+    /// The host's public key, percent-decoded: pinned for the import's connection and recorded
+    /// as the resource's `ssh.host_key`.
+    host_key: Option<String>,
 }
 
 fn parse_import_id(id: &str) -> Result<ImportId, String> {
-    let usage = "Import IDs look like ssh://user@host:port (user and port optional); credentials and host keys come from the provider's ssh settings, never from the ID.";
+    let usage = "Import IDs look like ssh://user@host:port (user and port optional), optionally with ?host_key=<the host's public key, percent-encoded> to pin it; credentials come from the provider's ssh settings, never from the ID.";
     let rest = id
         .strip_prefix("ssh://")
         .ok_or_else(|| format!("{id:?} does not start with ssh://. {usage}"))?;
-    if rest.contains(['?', '/', '#']) || rest.is_empty() {
+    let (rest, query) = match rest.split_once('?') {
+        Some((rest, query)) => (rest, Some(query)),
+        None => (rest, None),
+    };
+    if rest.contains(['/', '#']) || rest.is_empty() {
         return Err(format!(
             "{id:?} is not a plain ssh://user@host:port. {usage}"
         ));
     }
+    let host_key = match query {
+        None => None,
+        Some(query) => {
+            let value = query
+                .strip_prefix("host_key=")
+                .filter(|v| !v.contains(['&', '#']))
+                .ok_or_else(|| {
+                    format!("{id:?}: the only query an import ID takes is host_key=…. {usage}")
+                })?;
+            let decoded = percent_encoding::percent_decode_str(value)
+                .decode_utf8()
+                .map_err(|_| format!("{id:?}: the host key is not percent-encoded UTF-8. {usage}"))?
+                .into_owned();
+            k3s_sdk::ssh::HostKey::from_openssh(&decoded).map_err(|e| {
+                format!("{id:?}: {e}. Percent-encode the key line, e.g. ssh-ed25519%20AAAA…")
+            })?;
+            Some(decoded)
+        }
+    };
     let (user, address) = match rest.rsplit_once('@') {
         Some((user, _)) if user.contains(':') => {
             return Err(format!(
@@ -64,7 +91,12 @@ fn parse_import_id(id: &str) -> Result<ImportId, String> {
     if host.is_empty() {
         return Err(format!("{id:?} has no host. {usage}"));
     }
-    Ok(ImportId { user, host, port })
+    Ok(ImportId {
+        user,
+        host,
+        port,
+        host_key,
+    })
 }
 
 /// The host of a node id `ssh://user@host:port`.
@@ -104,10 +136,11 @@ fn by_ssh(
         .unwrap_or(ssh_target::DEFAULT_USER);
     let user = parsed.user.filter(|u| u != default_user);
     let port = parsed.port.filter(|p| *p != k3s_sdk::ssh::DEFAULT_PORT);
-    if user.is_some() || port.is_some() {
+    if user.is_some() || port.is_some() || parsed.host_key.is_some() {
         node.ssh = Some(SshBlock {
             user,
             port,
+            host_key: parsed.host_key,
             ..SshBlock::default()
         });
     }
@@ -221,9 +254,9 @@ pub async fn import(
     }
     if !observed.exec_args.is_empty() {
         ctx.warn(
-            "Settings on the unit's command line are not managed",
+            "Settings on the unit's command line are read into config",
             format!(
-                "{}.service starts K3s with {}; settings are managed in config.yaml only. Move them to `config` and apply, or they stay as they are.",
+                "{}.service starts K3s with {}. They are part of `config` now, as config.yaml settings; write them there. The next apply that changes this node writes them into config.yaml and rewrites the unit's ExecStart without them, as the installer writes it.",
                 unit.name(),
                 observed.exec_args.join(" ")
             ),
@@ -288,7 +321,8 @@ mod tests {
             ImportId {
                 user: Some("ubuntu".into()),
                 host: "10.0.0.5".into(),
-                port: Some(2222)
+                port: Some(2222),
+                host_key: None,
             }
         );
         assert_eq!(
@@ -296,9 +330,21 @@ mod tests {
             ImportId {
                 user: None,
                 host: "fd00::5".into(),
-                port: Some(22)
+                port: Some(22),
+                host_key: None,
             }
         );
+        let key =
+            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJdD7y3aLq454yWBdwLWbieU1ebz9/cu7/QEXn9OIeZJ";
+        let pinned = parse_import_id(&format!(
+            "ssh://root@10.0.0.5?host_key={}",
+            key.replace(' ', "%20")
+                .replace('/', "%2F")
+                .replace('+', "%2B")
+        ))
+        .unwrap();
+        assert_eq!(pinned.host_key.as_deref(), Some(key));
+        assert!(parse_import_id("ssh://root@10.0.0.5?host_key=not-a-key").is_err());
         assert_eq!(
             parse_import_id("ssh://node-1.example.com").unwrap().host,
             "node-1.example.com"
@@ -311,5 +357,6 @@ mod tests {
         assert!(parse_import_id("10.0.0.5").is_err());
         assert!(parse_import_id("ssh://root@10.0.0.5:99999").is_err());
         assert!(parse_import_id("ssh://root@10.0.0.5?key=x").is_err());
+        assert!(parse_import_id("ssh://root@10.0.0.5/path").is_err());
     }
 }

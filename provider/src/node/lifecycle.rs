@@ -2,6 +2,7 @@
 //! read back (create and update, within the `timeouts` deadline), read for drift, and destroy
 //! (drain and delete the Node through the API, then uninstall K3s).
 
+use super::private::NodePrivate;
 use super::NodeModel;
 use crate::host_location::{locate, Location, Whereabouts};
 use crate::provider::ProviderConfig;
@@ -86,18 +87,24 @@ fn timed_out(node: &NodeModel, operation: &str, deadline: Duration) -> Diagnosti
 }
 
 /// The create/update path of both roles: connect, converge to `desired`, and read the node
-/// back, within the `timeouts` deadline of `operation`.
+/// back, within the `timeouts` deadline of `operation`. `touching` is called with the node's
+/// id once connected, before anything on the host changes (a create records its partial state
+/// there, so that a failure from then on leaves the node tracked, tainted).
 pub async fn apply(
     ctx: &Context,
     node: &NodeModel,
     desired: &Desired,
     operation: Operation,
+    touching: &(dyn Fn(&str) + Send + Sync),
 ) -> Result<(Session, Observed, String), Diagnostics> {
     let (deadline, name) = operation.deadline(node);
     let failure = operation.failure(desired.config.role.unit());
-    tokio::time::timeout(deadline, apply_unbounded(ctx, node, desired, &failure))
-        .await
-        .unwrap_or_else(|_| Err(timed_out(node, name, deadline)))
+    tokio::time::timeout(
+        deadline,
+        apply_unbounded(ctx, node, desired, &failure, touching),
+    )
+    .await
+    .unwrap_or_else(|_| Err(timed_out(node, name, deadline)))
 }
 
 async fn apply_unbounded(
@@ -105,6 +112,7 @@ async fn apply_unbounded(
     node: &NodeModel,
     desired: &Desired,
     failure: &str,
+    touching: &(dyn Fn(&str) + Send + Sync),
 ) -> Result<(Session, Observed, String), Diagnostics> {
     let provider = ctx.provider::<ProviderConfig>()?;
     let location = match locate(node.host_spec(), &provider.oci).await? {
@@ -118,20 +126,26 @@ async fn apply_unbounded(
     };
     let (target, id) = target_at(node, &provider, &location.address)?;
     let session = connect(&target).await?;
+    touching(&id);
     let before = observe(&session).await?;
-    k3s::converge(&session, desired, &before)
+    let applied = k3s::converge(&session, desired, &before)
         .await
         .map_err(|e| failed(failure, e))?;
+    let mut private = NodePrivate::of(ctx);
+    private.record(&applied);
+    private.save(ctx);
     let after = observe(&session).await?;
     Ok((session, after, id))
 }
 
-/// The node's read-back attributes from what was observed. `version` takes the installed
-/// release, so a node changed behind Terraform's back plans an upgrade (or a refusal).
+/// The node's read-back attributes from what was observed. `version` takes the release
+/// that runs (else the installed one), so a node changed behind Terraform's back, or left
+/// running the old release by an upgrade that did not restart it, plans an upgrade (or a
+/// refusal); `installed_version` is the binary's.
 pub fn record(node: &mut NodeModel, observed: &Observed, id: &str) {
     node.id = Some(id.to_owned());
     node.installed_version = observed.version.map(|v| v.to_string());
-    if let Some(version) = observed.version {
+    if let Some(version) = observed.running_version.or(observed.version) {
         node.version = version.to_string();
     }
     node.service_active = Some(observed.active);
@@ -140,31 +154,42 @@ pub fn record(node: &mut NodeModel, observed: &Observed, id: &str) {
     node.env_sha256 = observed.env_sha256.clone();
 }
 
-/// Connects for a read: an unreachable host, or a terminated (or unknown) OCI instance, reads
-/// as gone (with a warning), so a node that was deleted plans a re-create instead of failing
-/// every plan.
-pub async fn connect_for_read(
-    ctx: &Context,
-    node: &NodeModel,
-) -> Result<Option<(Session, String, Location)>, Diagnostics> {
+/// What a read finds when it goes to the node.
+pub enum Reached {
+    /// Connected.
+    Connected(Session, String, Location),
+    /// The host did not answer: keep the state as it is (a warning says so).
+    Unreachable,
+    /// The node's OCI instance is terminated or unknown: the node is gone.
+    Gone,
+}
+
+/// Connects for a read, with one attempt (a read never waits for a host to boot): a host that
+/// does not answer keeps its state as it is, with a warning, because a link that is down for a
+/// while must not make Terraform forget a node (and plan to create it again); a terminated (or
+/// unknown) OCI instance reads as gone. A host that answers but refuses the login or presents
+/// another host key is an error.
+pub async fn connect_for_read(ctx: &Context, node: &NodeModel) -> Result<Reached, Diagnostics> {
     let provider = ctx.provider::<ProviderConfig>()?;
     let location = match locate(node.host_spec(), &provider.oci).await? {
         Whereabouts::At(location) => location,
         Whereabouts::Gone(why) => {
             ctx.warn("The node's OCI instance is gone; it reads as gone", why);
-            return Ok(None);
+            return Ok(Reached::Gone);
         }
     };
-    let (target, id) = target_at(node, &provider, &location.address)?;
+    let (mut target, id) = target_at(node, &provider, &location.address)?;
+    target.timeouts.retry_for = Duration::ZERO;
     match Session::connect(&target).await {
-        Ok(session) => Ok(Some((session, id, location))),
-        Err(e) => {
+        Ok(session) => Ok(Reached::Connected(session, id, location)),
+        Err(e @ k3s_sdk::ssh::Error::Unreachable { .. }) => {
             ctx.warn(
-                format!("{} is unreachable; it reads as gone", target.host),
-                e.to_string(),
+                format!("{} is unreachable; its state is kept as it was", target.host),
+                format!("{e}. Terraform plans nothing for this node until it answers again (a host that answers without K3s reads as gone)."),
             );
-            Ok(None)
+            Ok(Reached::Unreachable)
         }
+        Err(e) => Err(failed(&format!("Cannot connect to {}", target.host), e)),
     }
 }
 
@@ -254,16 +279,26 @@ async fn destroy_unbounded(
     let (target, _) = target_at(node, &provider, &location.address)?;
     let session = match Session::connect(&target).await {
         Ok(session) => session,
-        Err(e) => {
+        Err(e @ k3s_sdk::ssh::Error::Unreachable { .. }) => {
             ctx.warn(
                 format!(
                     "{} is unreachable; K3s was not uninstalled from it",
                     target.host
                 ),
-                e.to_string(),
+                format!(
+                    "{e}. Still on the host: K3s ({unit}.service, /usr/local/bin/k3s) and the cluster's join token in {config}, so the node rejoins the cluster if it comes back. When it is back, run {script} on it (or delete the host); {node} stays in the cluster's node list until deleted (`kubectl delete node …`).",
+                    unit = unit.name(),
+                    config = k3s::CONFIG_PATH,
+                    script = unit.uninstall_script(),
+                    node = node
+                        .configured_node_name()
+                        .map(|n| format!("its Node object {n:?}"))
+                        .unwrap_or_else(|| "its Node object".to_owned()),
+                ),
             );
             return Ok(());
         }
+        Err(e) => return Err(failed(&format!("Cannot connect to {}", target.host), e)),
     };
     let observed = observe(&session).await?;
     if observed.unit.is_some() {
@@ -273,7 +308,11 @@ async fn destroy_unbounded(
     }
     k3s::uninstall(&session, unit)
         .await
-        .map_err(|e| failed(&format!("Uninstalling {} failed", unit.name()), e))
+        .map_err(|e| failed(&format!("Uninstalling {} failed", unit.name()), e))?;
+    let private = NodePrivate::of(ctx);
+    k3s::undo_os_prep(&session, &private.created_files, private.opened_firewall)
+        .await
+        .map_err(|e| failed("Removing what OS preparation created failed", e))
 }
 
 /// Drains the node and deletes its Node object; problems become warnings.

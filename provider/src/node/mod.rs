@@ -2,16 +2,23 @@
 //! embedded in both resources' models, and [`node_block`], its schema), and the parts of their
 //! lifecycle that do not depend on the role:
 //!
+//! - [`checks`]: what a configuration must get right, checked at validate;
 //! - [`desired`]: the model turned into the SDK's desired state;
 //! - [`plan`]: the plan rules (file hashes known from the configuration, what a change leaves
 //!   unknown);
 //! - [`lifecycle`]: converge, read back, destroy (drain, delete the Node, uninstall);
-//! - [`import`]: import IDs (`ssh://…`, OCI OCIDs) and the state read from a node.
+//! - [`private`]: the private state (a server's token, what OS preparation created);
+//! - [`import`]: import IDs (`ssh://…`, OCI OCIDs) and the state read from a node;
+//! - [`versions`]: K3s's version rules (no downgrade, one minor at a time, agents not newer
+//!   than their server).
 
+pub mod checks;
 pub mod desired;
 pub mod import;
 pub mod lifecycle;
 pub mod plan;
+pub mod private;
+pub mod versions;
 
 use crate::host_location::{HostSpec, OciAddress};
 use crate::ssh_target::{self, SshBlock};
@@ -20,10 +27,10 @@ use k3s_sdk::k3s::{Desired, DEFAULT_DRAIN_TIMEOUT};
 use k3s_sdk::Secret;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use tfplugin_runtime::cty::{AttributePath, Type, Value};
+use tfplugin_runtime::cty::{Type, Value};
 use tfplugin_runtime::schema::{one_of, Attribute, Block, NestedBlock};
 use tfplugin_runtime::timeouts::{self, Timeouts};
-use tfplugin_runtime::{field_name, Diagnostics, Duration, Form, Known, MaybeUnknown, Planned};
+use tfplugin_runtime::{Duration, Form, Known};
 
 /// The attributes of every K3s node resource.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -137,34 +144,6 @@ impl NodeModel {
             .get("node-name")?
             .as_str()
             .map(str::to_owned)
-    }
-}
-
-/// Checks what every node's configuration must get right: exactly one of `host` and
-/// `oci_instance_id`, and SSH credentials that do not contradict each other.
-pub fn validate(node: &NodeModel<Planned>, diagnostics: &mut Diagnostics) {
-    match (&node.host, &node.oci_instance_id) {
-        (MaybeUnknown::Known(None), MaybeUnknown::Known(None)) => diagnostics.error_at(
-            AttributePath::attribute(field_name!(NodeModel, host)),
-            "Missing host",
-            "Set `host` (an address reachable over SSH) or `oci_instance_id` (an OCI instance whose address the provider looks up).",
-        ),
-        (MaybeUnknown::Known(Some(_)), MaybeUnknown::Known(Some(_))) => diagnostics.error_at(
-            AttributePath::attribute(field_name!(NodeModel, oci_instance_id)),
-            "Conflicting host",
-            "Set either `host` or `oci_instance_id`, not both.",
-        ),
-        _ => {}
-    }
-    let at = AttributePath::attribute(field_name!(NodeModel, ssh));
-    // Known parts of a partly unknown block are checked too: unknown values read as unset,
-    // which can hide a conflict but never invent one.
-    let ssh = match &node.ssh {
-        MaybeUnknown::Known(ssh) => ssh.clone(),
-        MaybeUnknown::Unknown(partly) => partly.known_parts::<Option<SshBlock>>().flatten(),
-    };
-    if let Some(ssh) = ssh {
-        ssh_target::validate_block(&ssh, &at, diagnostics);
     }
 }
 

@@ -4,18 +4,20 @@
 
 use crate::host_location::{locate, Whereabouts};
 use crate::nlb_backend::{nlb_backend_block, NlbBackend};
-use crate::node::lifecycle::{self, ClusterApi, Operation, READY_WAIT};
+use crate::node::lifecycle::{self, ClusterApi, Operation, Reached, READY_WAIT};
 use crate::node::{self, desired::desired, node_block, NodeModel};
 use crate::provider::ProviderConfig;
 use crate::validators;
 use async_trait::async_trait;
-use k3s_sdk::k3s::{self, Observed, Role, Unit};
+use crate::node::versions::agent_refused;
+use k3s_sdk::k3s::{self, K3sVersion, Observed, Role, Unit};
+use k3s_sdk::oci::CreateBackendDetails;
 use k3s_sdk::Secret;
 use serde::{Deserialize, Serialize};
-use tfplugin_runtime::cty::Type;
+use tfplugin_runtime::cty::{AttributePath, Type};
 use tfplugin_runtime::schema::{Attribute, Schema};
 use tfplugin_runtime::{
-    Context, Diagnostics, Form, Known, MaybeUnknown, Models, Plan, Planned, Resource,
+    field_name, Context, Diagnostics, Form, Known, MaybeUnknown, Models, Plan, Planned, Resource,
 };
 
 /// The `k3s_agent` resource type.
@@ -60,7 +62,7 @@ impl Resource for K3sAgent {
         )
         .attribute(
             Attribute::required("server_url", Type::String)
-                .validate(validators::http_url())
+                .validate(validators::https_url())
                 .describe("The server to join, e.g. `k3s_server.main.api_endpoint`."),
         )
         .attribute(
@@ -90,15 +92,37 @@ impl Resource for K3sAgent {
     }
 
     async fn validate(&self, config: &AgentModel<Planned>, diagnostics: &mut Diagnostics) {
-        node::validate(&config.node, diagnostics);
+        node::checks::validate(&config.node, diagnostics);
     }
 
     async fn modify_plan(
         &self,
         ctx: &Context,
         plan: &mut Plan<Self>,
-        _diagnostics: &mut Diagnostics,
+        diagnostics: &mut Diagnostics,
     ) {
+        node::plan::check_change(
+            plan.prior.as_ref().map(|p| &p.node),
+            &plan.planned.node,
+            diagnostics,
+        );
+        if let (Ok(provider), Some(version), Some(url)) = (
+            ctx.provider::<ProviderConfig>(),
+            node::plan::planned_version(&plan.planned.node),
+            plan.planned.server_url.known(),
+        ) {
+            if let Some(problem) = provider
+                .servers
+                .of(url)
+                .and_then(|server| agent_refused(version, server))
+            {
+                diagnostics.error_at(
+                    AttributePath::attribute(field_name!(NodeModel, version)),
+                    "Agent newer than its server",
+                    problem,
+                );
+            }
+        }
         let planned = &mut plan.planned;
         if let MaybeUnknown::Known(url) = &planned.server_url {
             planned.joined_server_url = MaybeUnknown::Known(Some(url.clone()));
@@ -119,11 +143,12 @@ impl Resource for K3sAgent {
             }
             _ => None,
         };
+        node::plan::refine_service(&mut plan.planned.node);
         if let Some(desired) = desired {
-            node::plan::refine(&mut plan.planned.node, &desired, files_known);
-            if plan.prior.is_some() && plan.changes() {
-                node::plan::unknown_after_change(&mut plan.planned.node);
-            }
+            node::plan::refine_files(&mut plan.planned.node, &desired, files_known);
+        }
+        if let (Some(prior), true) = (plan.prior.clone(), plan.changes()) {
+            node::plan::unknown_after_change(&mut plan.planned.node, &prior.node);
         }
     }
 
@@ -137,9 +162,10 @@ impl Resource for K3sAgent {
         ctx: &Context,
         current: AgentModel,
     ) -> Result<Option<AgentModel>, Diagnostics> {
-        let Some((session, id, location)) = lifecycle::connect_for_read(ctx, &current.node).await?
-        else {
-            return Ok(None);
+        let (session, id, location) = match lifecycle::connect_for_read(ctx, &current.node).await? {
+            Reached::Connected(session, id, location) => (session, id, location),
+            Reached::Unreachable => return Ok(Some(current)),
+            Reached::Gone => return Ok(None),
         };
         let observed = lifecycle::observe(&session).await?;
         if observed.unit != Some(Unit::Agent) {
@@ -159,7 +185,9 @@ impl Resource for K3sAgent {
         prior: AgentModel,
         planned: AgentModel,
     ) -> Result<AgentModel, Diagnostics> {
-        let state = converge(ctx, planned, Operation::Update).await?;
+        let planned_node = planned.node.clone();
+        let mut state = converge(ctx, planned, Operation::Update).await?;
+        node::plan::keep_after_update(&mut state.node, &prior.node, &planned_node);
         sync_nlb(ctx, Some(&prior), state).await
     }
 
@@ -214,11 +242,31 @@ async fn converge(
     operation: Operation,
 ) -> Result<AgentModel, Diagnostics> {
     let provider = ctx.provider::<ProviderConfig>()?;
+    // The server may have been created or upgraded earlier in this apply: check again.
+    if let (Ok(version), Some(server)) = (
+        planned.node.version.parse::<K3sVersion>(),
+        provider.servers.of(&planned.server_url),
+    ) {
+        if let Some(problem) = agent_refused(version, server) {
+            return Err(Diagnostics::from_error(
+                "Agent newer than its server",
+                format!("{}: {problem}", planned.node.shown()),
+            ));
+        }
+    }
     let role = Role::Agent {
         server_url: planned.server_url.clone(),
     };
     let desired = desired(&planned.node, &provider, role, Some(planned.token.clone()))?;
-    let (session, observed, id) = lifecycle::apply(ctx, &planned.node, &desired, operation).await?;
+    let touching = |id: &str| {
+        if operation == Operation::Create {
+            let mut partial = planned.clone();
+            partial.node.id = Some(id.to_owned());
+            ctx.keep_partial_state(&partial);
+        }
+    };
+    let (session, observed, id) =
+        lifecycle::apply(ctx, &planned.node, &desired, operation, &touching).await?;
     let ready = lifecycle::ready(
         &session,
         &planned.node,
@@ -245,18 +293,28 @@ fn read_back(mut state: AgentModel, observed: &Observed, id: &str, ready: Option
 /// Plans the load balancer attributes: with `nlb_backend`, the backend is to be present; its
 /// name is known when the host is an IP address or nothing it depends on changes.
 fn plan_nlb(prior: Option<&AgentModel>, planned: &mut AgentModel<Planned>) {
-    let block = match &planned.nlb_backend {
+    /// The part of the block the backend's name depends on.
+    #[derive(serde::Deserialize)]
+    struct Port {
+        port: Option<u16>,
+    }
+    let port = match &planned.nlb_backend {
         MaybeUnknown::Known(None) => {
             planned.nlb_backend_name = MaybeUnknown::Known(None);
             planned.nlb_backend_present = MaybeUnknown::Known(None);
             return;
+        }
+        // A block whose load balancer (say) is created in the same apply: still a block, and
+        // its port may be known.
+        MaybeUnknown::Unknown(partly) if !partly.value().is_unknown() => {
+            partly.known_parts::<Port>().and_then(|p| p.port)
         }
         MaybeUnknown::Unknown(_) => {
             planned.nlb_backend_name = MaybeUnknown::unknown();
             planned.nlb_backend_present = MaybeUnknown::unknown();
             return;
         }
-        MaybeUnknown::Known(Some(block)) => block.clone(),
+        MaybeUnknown::Known(Some(block)) => Some(block.port),
     };
     let host_ip = planned
         .node
@@ -269,11 +327,14 @@ fn plan_nlb(prior: Option<&AgentModel>, planned: &mut AgentModel<Planned>) {
             && node.oci_instance_id == MaybeUnknown::Known(p.node.oci_instance_id.clone())
             && node.oci_profile == MaybeUnknown::Known(p.node.oci_profile.clone())
             && node.oci_address == MaybeUnknown::Known(p.node.oci_address)
-            && p.nlb_backend.as_ref().map(|b| b.port) == Some(block.port)
+            && port.is_some()
+            && p.nlb_backend.as_ref().map(|b| b.port) == port
     });
-    planned.nlb_backend_name = match (host_ip, prior.and_then(|p| p.nlb_backend_name.clone())) {
-        (Some(ip), _) => MaybeUnknown::Known(Some(block.name(&ip.to_string()))),
-        (None, Some(name)) if unmoved => MaybeUnknown::Known(Some(name)),
+    planned.nlb_backend_name = match (host_ip, port, prior.and_then(|p| p.nlb_backend_name.clone())) {
+        (Some(ip), Some(port), _) => MaybeUnknown::Known(Some(
+            CreateBackendDetails::ip(ip.to_string(), port).backend_name(),
+        )),
+        (_, _, Some(name)) if unmoved => MaybeUnknown::Known(Some(name)),
         _ => MaybeUnknown::unknown(),
     };
     planned.nlb_backend_present = MaybeUnknown::Known(Some(true));
@@ -412,6 +473,22 @@ mod tests {
         assert_eq!(kept, MaybeUnknown::Known(Some("10.0.0.12:443".into())));
         let moved = planned_name(Some(&prior), agent(Value::Null, instance, 8443, Value::Null));
         assert!(moved.is_unknown());
+
+        // A load balancer created in the same apply: its OCID is unknown, the name is not.
+        let mut partly: AgentModel<Planned> =
+            agent(Value::string("10.0.0.11"), Value::Null, 443, Value::unknown());
+        if let MaybeUnknown::Known(Some(block)) = &partly.nlb_backend {
+            let mut raw = model::to_value(block).unwrap();
+            if let Value::Object(a) = &mut raw {
+                a.insert("network_load_balancer_id".into(), Value::unknown());
+            }
+            partly.nlb_backend = model::from_value(&raw).unwrap();
+        }
+        assert!(partly.nlb_backend.is_unknown());
+        assert_eq!(
+            planned_name(None, partly),
+            MaybeUnknown::Known(Some("10.0.0.11:443".into()))
+        );
 
         let mut without: AgentModel<Planned> = agent(Value::Null, Value::Null, 443, Value::Null);
         without.nlb_backend = MaybeUnknown::Known(None);

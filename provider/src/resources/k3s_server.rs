@@ -7,7 +7,9 @@
 
 use crate::kubeconfig;
 use crate::node::import::host_of_id;
-use crate::node::lifecycle::{self, failed, ClusterApi, Operation, READY_WAIT};
+use crate::node::lifecycle::{self, failed, ClusterApi, Operation, Reached, READY_WAIT};
+use crate::node::private::NodePrivate;
+use crate::node::versions::ServerVersions;
 use crate::node::{self, desired::desired, node_block, NodeModel};
 use crate::provider::ProviderConfig;
 use crate::validators;
@@ -52,22 +54,6 @@ pub struct ServerModel<F: Form = Known> {
     pub client_key: F::Of<Option<Secret>>,
 }
 
-/// What the server keeps in private state: the token it was created (or imported) with.
-#[derive(Debug, Default, Serialize, Deserialize)]
-struct PrivateState {
-    token: Option<Secret>,
-}
-
-impl PrivateState {
-    fn of(ctx: &Context) -> PrivateState {
-        serde_json::from_slice(&ctx.private()).unwrap_or_default()
-    }
-
-    fn save(self, ctx: &Context) {
-        ctx.set_private(serde_json::to_vec(&self).unwrap_or_default());
-    }
-}
-
 impl Models for K3sServer {
     type Model<F: Form> = ServerModel<F>;
 }
@@ -81,10 +67,10 @@ impl Resource for K3sServer {
     fn schema(&self) -> Schema {
         let block = node_block("A K3s server on one host, installed and read back over SSH.")
             .attribute(Attribute::optional("cluster_init", Type::Bool).default(Value::Bool(false)).requires_replace().describe("Start a new cluster with embedded etcd (`cluster-init`)."))
-            .attribute(Attribute::optional("server_url", Type::String).validate(validators::http_url()).requires_replace().describe("Join the cluster of this server (`https://host:6443`) instead of starting one."))
+            .attribute(Attribute::optional("server_url", Type::String).validate(validators::https_url()).requires_replace().describe("Join the cluster of this server (`https://host:6443`) instead of starting one."))
             .attribute(Attribute::optional("token", Type::String).sensitive().requires_replace().describe("Join token to start the cluster with (or to join `server_url`). Generated when omitted."))
             .attribute(Attribute::optional_computed("api_endpoint", Type::String)
-                    .stable().validate(validators::http_url()).describe("The API server URL written into the kubeconfig, e.g. a load balancer's. Defaults to `https://<host>:6443`."))
+                    .stable().validate(validators::https_url()).describe("The API server URL written into the kubeconfig, e.g. a load balancer's. Defaults to `https://<host>:6443`."))
             .attribute(Attribute::computed("join_token", Type::String)
                     .stable().sensitive().describe("The token agents and servers join with, as read from the server (`K10…` form)."))
             .attribute(Attribute::computed("kubeconfig", Type::String).sensitive().describe("A kubeconfig for the cluster pointing at `api_endpoint`."))
@@ -96,15 +82,20 @@ impl Resource for K3sServer {
     }
 
     async fn validate(&self, config: &ServerModel<Planned>, diagnostics: &mut Diagnostics) {
-        node::validate(&config.node, diagnostics);
+        node::checks::validate(&config.node, diagnostics);
     }
 
     async fn modify_plan(
         &self,
         ctx: &Context,
         plan: &mut Plan<Self>,
-        _diagnostics: &mut Diagnostics,
+        diagnostics: &mut Diagnostics,
     ) {
+        node::plan::check_change(
+            plan.prior.as_ref().map(|p| &p.node),
+            &plan.planned.node,
+            diagnostics,
+        );
         let MaybeUnknown::Known(host) = plan.planned.node.host.clone() else {
             return;
         };
@@ -117,7 +108,7 @@ impl Resource for K3sServer {
         // generated at create is not known before apply).
         let token = match &planned.token {
             MaybeUnknown::Known(Some(token)) => Some(token.clone()),
-            MaybeUnknown::Known(None) => PrivateState::of(ctx).token,
+            MaybeUnknown::Known(None) => NodePrivate::of(ctx).token,
             MaybeUnknown::Unknown(_) => None,
         };
         let role = match (&planned.cluster_init, &planned.server_url) {
@@ -140,25 +131,44 @@ impl Resource for K3sServer {
             }
             _ => None,
         };
+        node::plan::refine_service(&mut plan.planned.node);
         if let Some(desired) = desired {
-            node::plan::refine(&mut plan.planned.node, &desired, files_known);
-            if plan.prior.is_some() && plan.changes() {
-                let planned = &mut plan.planned;
-                node::plan::unknown_after_change(&mut planned.node);
-                planned.kubeconfig = MaybeUnknown::unknown();
-                planned.client_certificate = MaybeUnknown::unknown();
-                planned.client_key = MaybeUnknown::unknown();
-            }
+            node::plan::refine_files(&mut plan.planned.node, &desired, files_known);
+        }
+        if let (Some(prior), true) = (plan.prior.clone(), plan.changes()) {
+            let planned = &mut plan.planned;
+            node::plan::unknown_after_change(&mut planned.node, &prior.node);
+            // The kubeconfig points at `api_endpoint`; the certificates stay as they are.
+            let same_endpoint = planned.api_endpoint.known() == Some(&prior.api_endpoint);
+            let keep = |was: &Option<Secret>| {
+                if same_endpoint {
+                    MaybeUnknown::Known(was.clone())
+                } else {
+                    MaybeUnknown::unknown()
+                }
+            };
+            planned.kubeconfig = keep(&prior.kubeconfig);
+            planned.client_certificate = keep(&prior.client_certificate);
+            planned.client_key = keep(&prior.client_key);
         }
         if token.is_none() && plan.prior.is_none() {
             plan.planned.node.config_sha256 = MaybeUnknown::unknown();
+        }
+        // Agents that join this server are checked against the version it is to run.
+        if let (Ok(provider), Some(version), Some(Some(endpoint))) = (
+            ctx.provider::<ProviderConfig>(),
+            node::plan::planned_version(&plan.planned.node),
+            plan.planned.api_endpoint.known(),
+        ) {
+            provider.servers.record(endpoint, version);
         }
     }
 
     async fn create(&self, ctx: &Context, planned: ServerModel) -> Result<ServerModel, Diagnostics> {
         let token = planned.token.clone().unwrap_or_else(generated_token);
-        PrivateState {
+        NodePrivate {
             token: Some(token.clone()),
+            ..NodePrivate::default()
         }
         .save(ctx);
         converge(ctx, planned, Some(token), Operation::Create).await
@@ -169,14 +179,17 @@ impl Resource for K3sServer {
         ctx: &Context,
         current: ServerModel,
     ) -> Result<Option<ServerModel>, Diagnostics> {
-        let Some((session, id, _)) = lifecycle::connect_for_read(ctx, &current.node).await? else {
-            return Ok(None);
+        let (session, id) = match lifecycle::connect_for_read(ctx, &current.node).await? {
+            Reached::Connected(session, id, _) => (session, id),
+            Reached::Unreachable => return Ok(Some(current)),
+            Reached::Gone => return Ok(None),
         };
         let observed = lifecycle::observe(&session).await?;
         if observed.unit != Some(Unit::Server) {
             return Ok(None);
         }
-        read_back(&session, &observed, current, &id, None)
+        let provider = ctx.provider::<ProviderConfig>()?;
+        read_back(&session, &observed, current, &id, None, &provider.servers)
             .await
             .map(Some)
     }
@@ -184,14 +197,22 @@ impl Resource for K3sServer {
     async fn update(
         &self,
         ctx: &Context,
-        _prior: ServerModel,
+        prior: ServerModel,
         planned: ServerModel,
     ) -> Result<ServerModel, Diagnostics> {
         let token = planned
             .token
             .clone()
-            .or_else(|| PrivateState::of(ctx).token);
-        converge(ctx, planned, token, Operation::Update).await
+            .or_else(|| NodePrivate::of(ctx).token);
+        let planned_node = planned.node.clone();
+        let mut state = converge(ctx, planned, token, Operation::Update).await?;
+        node::plan::keep_after_update(&mut state.node, &prior.node, &planned_node);
+        if state.api_endpoint == prior.api_endpoint {
+            state.kubeconfig = prior.kubeconfig;
+            state.client_certificate = prior.client_certificate;
+            state.client_key = prior.client_key;
+        }
+        Ok(state)
     }
 
     async fn delete(&self, ctx: &Context, prior: ServerModel) -> Result<(), Diagnostics> {
@@ -207,8 +228,9 @@ impl Resource for K3sServer {
         blank: ServerModel,
     ) -> Result<ServerModel, Diagnostics> {
         let imported = node::import::import(ctx, id, blank.node, Unit::Server, resource_of).await?;
-        PrivateState {
+        NodePrivate {
             token: imported.token,
+            ..NodePrivate::default()
         }
         .save(ctx);
         let (cluster_init, server_url) = match imported.role {
@@ -248,8 +270,24 @@ async fn converge(
 ) -> Result<ServerModel, Diagnostics> {
     let provider = ctx.provider::<ProviderConfig>()?;
     let desired = desired(&planned.node, &provider, role(&planned), token)?;
-    let (session, observed, id) = lifecycle::apply(ctx, &planned.node, &desired, operation).await?;
-    read_back(&session, &observed, planned, &id, Some(READY_WAIT)).await
+    let touching = |id: &str| {
+        if operation == Operation::Create {
+            let mut partial = planned.clone();
+            partial.node.id = Some(id.to_owned());
+            ctx.keep_partial_state(&partial);
+        }
+    };
+    let (session, observed, id) =
+        lifecycle::apply(ctx, &planned.node, &desired, operation, &touching).await?;
+    read_back(
+        &session,
+        &observed,
+        planned,
+        &id,
+        Some(READY_WAIT),
+        &provider.servers,
+    )
+    .await
 }
 
 fn default_endpoint(host: &str) -> String {
@@ -274,6 +312,7 @@ async fn read_back(
     mut state: ServerModel,
     id: &str,
     wait: Option<std::time::Duration>,
+    servers: &ServerVersions,
 ) -> Result<ServerModel, Diagnostics> {
     lifecycle::record(&mut state.node, observed, id);
     let endpoint = state.api_endpoint.clone().unwrap_or_else(|| {
@@ -298,6 +337,9 @@ async fn read_back(
         kubeconfig::parse(&yaml, &endpoint).map_err(|e| failed("Cannot read k3s.yaml", e))?;
     state.node.node_ready =
         lifecycle::ready(session, &state.node, observed, Some(ApiAccess::Local), wait).await;
+    if let Some(version) = observed.running_version.or(observed.version) {
+        servers.record(&endpoint, version);
+    }
     state.api_endpoint = Some(endpoint);
     state.join_token = Some(Secret::new(String::from_utf8_lossy(&token).trim()));
     state.kubeconfig = Some(parts.kubeconfig);

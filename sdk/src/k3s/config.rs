@@ -1,6 +1,7 @@
 //! `config.yaml`: every K3s setting of a node in one file (mode 0600, since it holds the token),
 //! rendered deterministically so its hash identifies it, and parsed back on import.
 
+use super::labels::{check_node_label, check_node_taint};
 use crate::Secret;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
@@ -21,6 +22,21 @@ pub enum Role {
         /// The server to join (`https://host:6443`).
         server_url: String,
     },
+}
+
+/// The settings of a `config.yaml`'s text (none for an empty or comment-only file).
+pub fn parse_settings(yaml: &str) -> Result<Settings, ConfigError> {
+    if yaml
+        .trim()
+        .lines()
+        .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
+    {
+        return Ok(Map::new());
+    }
+    match serde_yaml_ng::from_str(yaml).map_err(|e| ConfigError::Unreadable(e.to_string()))? {
+        Value::Object(settings) => Ok(settings),
+        _ => Err(ConfigError::Unreadable("the top level is not a map".into())),
+    }
 }
 
 impl Role {
@@ -55,14 +71,14 @@ pub enum ConfigError {
         field: &'static str,
     },
     /// A node label or taint that K3s would reject.
-    #[error("{what} {value:?} is malformed: expected {expected}")]
+    #[error("{what} {value:?} is refused: {problem}")]
     Malformed {
         /// "node label" or "node taint".
         what: &'static str,
         /// The value.
         value: String,
-        /// The expected shape.
-        expected: &'static str,
+        /// What is wrong with it.
+        problem: String,
     },
     /// config.yaml on a node is not a YAML map.
     #[error("config.yaml is not a YAML map of settings: {0}")]
@@ -82,6 +98,22 @@ const RESERVED: &[(&str, &str)] = &[
     ("node-label", "node_labels"),
     ("node-taint", "node_taints"),
 ];
+
+/// The typed field that owns a `config.yaml` key, when one does: `token` (and `token-file`)
+/// belong to the token, `server` and `cluster-init` to the role, `node-label` and `node-taint`
+/// to the labels and taints. Such a key in [`NodeConfig::settings`] is refused.
+///
+/// ```
+/// assert_eq!(k3s_sdk::k3s::reserved_setting("token"), Some("token"));
+/// assert_eq!(k3s_sdk::k3s::reserved_setting("node-label+"), Some("node_labels"));
+/// assert_eq!(k3s_sdk::k3s::reserved_setting("tls-san"), None);
+/// ```
+pub fn reserved_setting(key: &str) -> Option<&'static str> {
+    RESERVED
+        .iter()
+        .find(|(k, _)| *k == key || key.strip_suffix('+') == Some(k))
+        .map(|(_, field)| *field)
+}
 
 /// The first line of every rendered file.
 const HEADER: &str = "# Written by k3s-sdk. Edits made here are reported as drift and replaced.\n";
@@ -117,10 +149,7 @@ impl NodeConfig {
     pub fn render(&self) -> Result<Vec<u8>, ConfigError> {
         let mut map: BTreeMap<String, Value> = BTreeMap::new();
         for (key, value) in &self.settings {
-            if let Some((_, field)) = RESERVED
-                .iter()
-                .find(|(k, _)| k == key || key.strip_suffix('+') == Some(k))
-            {
+            if let Some(field) = reserved_setting(key) {
                 return Err(ConfigError::Reserved {
                     key: key.clone(),
                     field,
@@ -147,31 +176,22 @@ impl NodeConfig {
         if !self.node_labels.is_empty() {
             let mut labels = Vec::new();
             for (k, v) in &self.node_labels {
-                if k.is_empty() || k.contains('=') {
-                    return Err(ConfigError::Malformed {
-                        what: "node label",
-                        value: k.clone(),
-                        expected: "a key without `=`",
-                    });
-                }
+                check_node_label(k, v).map_err(|problem| ConfigError::Malformed {
+                    what: "node label",
+                    value: k.clone(),
+                    problem,
+                })?;
                 labels.push(Value::String(format!("{k}={v}")));
             }
             map.insert("node-label".into(), Value::Array(labels));
         }
         if !self.node_taints.is_empty() {
             for taint in &self.node_taints {
-                let effect = taint.rsplit_once(':').map(|(_, e)| e);
-                if !matches!(
-                    effect,
-                    Some("NoSchedule" | "PreferNoSchedule" | "NoExecute")
-                ) {
-                    return Err(ConfigError::Malformed {
-                        what: "node taint",
-                        value: taint.clone(),
-                        expected:
-                            "key=value:Effect with Effect NoSchedule, PreferNoSchedule or NoExecute",
-                    });
-                }
+                check_node_taint(taint).map_err(|problem| ConfigError::Malformed {
+                    what: "node taint",
+                    value: taint.clone(),
+                    problem,
+                })?;
             }
             map.insert(
                 "node-taint".into(),
@@ -195,18 +215,15 @@ impl NodeConfig {
     /// Reads a `config.yaml` found on a node (for import): the typed fields are taken out, the
     /// rest stays in `settings`. `is_server` comes from which K3s unit the node runs.
     pub fn parse(yaml: &str, is_server: bool) -> Result<NodeConfig, ConfigError> {
-        let parsed: Value = if yaml
-            .trim()
-            .lines()
-            .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
-        {
-            Value::Object(Map::new())
-        } else {
-            serde_yaml_ng::from_str(yaml).map_err(|e| ConfigError::Unreadable(e.to_string()))?
-        };
-        let Value::Object(mut settings) = parsed else {
-            return Err(ConfigError::Unreadable("the top level is not a map".into()));
-        };
+        NodeConfig::from_settings(parse_settings(yaml)?, is_server)
+    }
+
+    /// A configuration from settings keyed as config.yaml keys them (the typed fields are
+    /// taken out of `settings`).
+    pub fn from_settings(
+        mut settings: Settings,
+        is_server: bool,
+    ) -> Result<NodeConfig, ConfigError> {
         let text = |v: Option<Value>| v.and_then(|v| v.as_str().map(str::to_owned));
         let list = |v: Option<Value>| -> Vec<String> {
             match v {

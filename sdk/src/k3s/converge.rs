@@ -78,6 +78,14 @@ pub struct Applied {
     pub installed: bool,
     /// The service was restarted.
     pub restarted: bool,
+    /// Files OS preparation created (that were not there before): what
+    /// [`undo_os_prep`] removes.
+    pub created_files: Vec<String>,
+    /// The firewall rules were inserted into `/etc/iptables/rules.v4` now.
+    pub opened_firewall: bool,
+    /// Settings on the unit's command line were moved into config.yaml and the unit's
+    /// `ExecStart` rewritten the way the installer writes it, without them.
+    pub unit_flags_removed: bool,
 }
 
 /// Converges the node to `desired`, given `observed`, what [`observe`](super::observe) read from
@@ -105,25 +113,42 @@ pub async fn converge(
     }
     let mut applied = Applied::default();
     if desired.os_prep {
-        session
+        let out = session
             .exec(
                 Command::new("prepare the OS for K3s (sysctls, kernel modules)", OS_PREP)
-                    .timeout(Duration::from_secs(60)),
+                    .timeout(STEP_DEADLINE)
+                    .deadline_note(FIXED_STEP),
             )
             .await?;
+        applied.created_files = out
+            .stdout_text()
+            .lines()
+            .filter_map(|l| l.strip_prefix("created="))
+            .map(str::to_owned)
+            .collect();
     }
     if desired.open_firewall {
-        session
+        let out = session
             .exec(
                 Command::new(
                     "open the K3s ports in /etc/iptables/rules.v4",
                     OPEN_FIREWALL,
                 )
-                .timeout(Duration::from_secs(60)),
+                .timeout(STEP_DEADLINE)
+                .deadline_note(FIXED_STEP),
             )
             .await?;
+        applied.opened_firewall = out.stdout_text().lines().any(|l| l == "opened");
     }
-    if drift.config {
+    // Settings on the unit's command line go into config.yaml when the node changes anyway
+    // (the unit is then rewritten without them), so config.yaml is all K3s reads.
+    let touching = drift.config
+        || drift.registries
+        || drift.version.is_some()
+        || drift.inactive
+        || drift.stale;
+    let drop_flags = touching && !observed.exec_args.is_empty();
+    if drift.config || drop_flags {
         let config = desired.config.render().map_err(config_error)?;
         session
             .write_file(
@@ -154,6 +179,22 @@ pub async fn converge(
         applied.registries_written = true;
     }
     let unit = desired.config.role.unit();
+    if drop_flags {
+        session
+            .exec(
+                Command::new(
+                    format!(
+                        "remove the settings from {}.service's command line",
+                        unit.name()
+                    ),
+                    drop_unit_flags(unit),
+                )
+                .timeout(STEP_DEADLINE)
+                .deadline_note(FIXED_STEP),
+            )
+            .await?;
+        applied.unit_flags_removed = true;
+    }
     if let Some(change) = drift.version {
         let purpose = match change {
             VersionChange::Upgrade { from } => {
@@ -167,12 +208,19 @@ pub async fn converge(
         session
             .exec(
                 Command::new(purpose, desired.install.script(unit))
-                    .timeout(Duration::from_secs(600)),
+                    .timeout(Duration::from_secs(600))
+                    .deadline_note("the installer's deadline is fixed at 10 minutes (it downloads the release to the node); for a slow link use an air-gap binary or a mirror closer to the node"),
             )
             .await?;
         applied.installed = true;
     }
-    if applied.config_written || applied.registries_written || applied.installed || drift.inactive {
+    if applied.config_written
+        || applied.registries_written
+        || applied.installed
+        || applied.unit_flags_removed
+        || drift.inactive
+        || drift.stale
+    {
         restart(session, unit, desired.ready_timeout).await?;
         applied.restarted = true;
     }
@@ -305,19 +353,95 @@ pub async fn uninstall(session: &Session, unit: Unit) -> Result<(), K3sError> {
                 format!("uninstall {}", unit.name()),
                 format!("if [ -x {script} ]; then {script} >&2; fi"),
             )
-            .timeout(Duration::from_secs(300)),
+            .timeout(Duration::from_secs(300))
+            .deadline_note("the uninstall script's deadline is fixed at 5 minutes (it stops K3s and its containers); look at what still runs on the node"),
         )
         .await?;
     Ok(())
 }
 
-/// The OS preparation K3s needs, idempotent.
+/// How long one fixed step (OS preparation, the firewall, reading the node) may take; the whole
+/// operation is bounded by its caller's deadline.
+pub const STEP_DEADLINE: Duration = Duration::from_secs(60);
+
+/// What a fixed step's timeout says about its deadline.
+pub(crate) const FIXED_STEP: &str = "this step's deadline is fixed (it takes a second or two on a healthy host): the host is overloaded or the command hangs; see its output above";
+
+/// The files OS preparation writes.
+pub const OS_PREP_FILES: [&str; 2] = ["/etc/modules-load.d/k3s.conf", "/etc/sysctl.d/90-k3s.conf"];
+
+/// The OS preparation K3s needs, idempotent; prints `created=<path>` for each file it creates
+/// (one that was not there before).
 const OS_PREP: &str = r#"set -e
 for m in br_netfilter overlay; do modprobe "$m" 2>/dev/null || true; done
 mkdir -p /etc/modules-load.d /etc/sysctl.d
+for f in /etc/modules-load.d/k3s.conf /etc/sysctl.d/90-k3s.conf; do [ -e "$f" ] || echo "created=$f"; done
 printf 'br_netfilter\noverlay\n' > /etc/modules-load.d/k3s.conf
 printf 'net.ipv4.ip_forward = 1\nnet.ipv6.conf.all.forwarding = 1\nnet.bridge.bridge-nf-call-iptables = 1\nnet.bridge.bridge-nf-call-ip6tables = 1\n' > /etc/sysctl.d/90-k3s.conf
 sysctl -q -p /etc/sysctl.d/90-k3s.conf >/dev/null 2>&1 || true
+"#;
+
+/// Rewrites the unit's `ExecStart` the way the installer writes it, without arguments after
+/// the command (they are in config.yaml by then).
+fn drop_unit_flags(unit: Unit) -> String {
+    format!(
+        r#"set -e
+file=/etc/systemd/system/{name}.service
+tmp=$(mktemp "$file.XXXXXX")
+awk '
+  more {{ if ($0 !~ /\\$/) more = 0; next }}
+  /^ExecStart=/ {{ print "ExecStart=/usr/local/bin/k3s \\"; print "    {command}"; if ($0 ~ /\\$/) more = 1; next }}
+  {{ print }}
+' "$file" > "$tmp"
+chmod 0644 "$tmp"
+mv -f "$tmp" "$file"
+"#,
+        name = unit.name(),
+        command = unit.command()
+    )
+}
+
+/// Undoes what OS preparation and the firewall step did on this node and nothing else: removes
+/// `created_files` (files it created, as [`Applied::created_files`] listed them; other paths
+/// are ignored) and, with `firewall`, the rules it inserted into `/etc/iptables/rules.v4`.
+pub async fn undo_os_prep(
+    session: &Session,
+    created_files: &[String],
+    firewall: bool,
+) -> Result<(), K3sError> {
+    let files: Vec<&str> = created_files
+        .iter()
+        .map(String::as_str)
+        .filter(|f| OS_PREP_FILES.contains(f))
+        .collect();
+    let mut script = String::from("set -e\n");
+    if !files.is_empty() {
+        script.push_str(&format!("rm -f {}\n", files.join(" ")));
+    }
+    if firewall {
+        script.push_str(CLOSE_FIREWALL);
+    }
+    if script.len() > "set -e\n".len() {
+        session
+            .exec(
+                Command::new("undo the OS preparation for K3s", script)
+                    .timeout(STEP_DEADLINE)
+                    .deadline_note(FIXED_STEP),
+            )
+            .await?;
+    }
+    Ok(())
+}
+
+/// Removes the rules [`OPEN_FIREWALL`] inserted (they carry its comment) and reloads the file.
+const CLOSE_FIREWALL: &str = r#"rules=/etc/iptables/rules.v4
+if [ -f "$rules" ] && grep -q 'k3s-sdk' "$rules"; then
+  tmp=$(mktemp "$rules.XXXXXX")
+  grep -v -- '--comment k3s-sdk' "$rules" > "$tmp" || true
+  chmod 0640 "$tmp"
+  mv -f "$tmp" "$rules"
+  if command -v iptables-restore >/dev/null 2>&1; then iptables-restore < "$rules"; fi
+fi
 "#;
 
 /// Inserts ACCEPT rules for K3s's ports before the first REJECT of the INPUT chain in OCI
@@ -327,6 +451,7 @@ const OPEN_FIREWALL: &str = r#"set -e
 rules=/etc/iptables/rules.v4
 [ -f "$rules" ] || exit 0
 grep -q 'k3s-sdk' "$rules" && exit 0
+echo opened
 tmp=$(mktemp "$rules.XXXXXX")
 awk '
   !done && /^-A INPUT .*-j REJECT/ {
@@ -353,7 +478,8 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("k3s-fw-{}", std::process::id()));
         std::fs::create_dir_all(dir.join("etc/iptables")).unwrap();
         let rules = dir.join("etc/iptables/rules.v4");
-        std::fs::write(&rules, "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -p tcp --dport 22 -j ACCEPT\n-A INPUT -j REJECT --reject-with icmp-host-prohibited\n-A FORWARD -j REJECT --reject-with icmp-host-prohibited\nCOMMIT\n").unwrap();
+        let original = "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -p tcp --dport 22 -j ACCEPT\n-A INPUT -j REJECT --reject-with icmp-host-prohibited\n-A FORWARD -j REJECT --reject-with icmp-host-prohibited\nCOMMIT\n";
+        std::fs::write(&rules, original).unwrap();
         let script = OPEN_FIREWALL
             .replace("/etc/iptables/rules.v4", &rules.display().to_string())
             .replace("iptables-restore", "true");
@@ -380,6 +506,40 @@ mod tests {
             text.matches("--dport 6443").count(),
             1,
             "rules added twice:\n{text}"
+        );
+        // Closing removes exactly what opening inserted.
+        let close = CLOSE_FIREWALL
+            .replace("/etc/iptables/rules.v4", &rules.display().to_string())
+            .replace("iptables-restore", "true");
+        let status = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(&close)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        assert_eq!(std::fs::read_to_string(&rules).unwrap(), original);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn the_unit_is_rewritten_without_its_flags_as_the_installer_writes_it() {
+        let dir = std::env::temp_dir().join(format!("k3s-unit-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("etc/systemd/system")).unwrap();
+        let unit = dir.join("etc/systemd/system/k3s.service");
+        std::fs::write(&unit, "[Service]\nType=notify\nRestart=always\nExecStart=/usr/local/bin/k3s \\\n    server \\\n    '--disable' \\\n    'traefik' \\\n\n").unwrap();
+        let script = drop_unit_flags(Unit::Server).replace(
+            "/etc/systemd/system",
+            &dir.join("etc/systemd/system").display().to_string(),
+        );
+        let status = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(&script)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        assert_eq!(
+            std::fs::read_to_string(&unit).unwrap(),
+            "[Service]\nType=notify\nRestart=always\nExecStart=/usr/local/bin/k3s \\\n    server\n"
         );
         std::fs::remove_dir_all(dir).unwrap();
     }

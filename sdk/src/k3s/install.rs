@@ -79,9 +79,9 @@ pub struct InstallPlan {
 }
 
 impl InstallPlan {
-    /// The shell script (run as root) that fetches the installer and runs it for `unit`. It
-    /// carries no secret: the token is in `config.yaml`. The installer's output goes to stderr
-    /// so a failure shows its `[ERROR]` line.
+    /// The shell script (run as root) that fetches the installer (with curl, else wget) and
+    /// runs it for `unit`. It carries no secret: the token is in `config.yaml`. The installer's
+    /// output goes to stderr so a failure shows its `[ERROR]` line.
     pub fn script(&self, unit: Unit) -> String {
         let (script_url, release_base, skip_download) = match &self.installer {
             Installer::Download {
@@ -109,7 +109,9 @@ impl InstallPlan {
             "set -eu\n\
              installer=$(mktemp /tmp/k3s-install.XXXXXX)\n\
              trap 'rm -f \"$installer\"' EXIT\n\
-             curl -sSfL --retry 3 --max-time 120 -o \"$installer\" {url}\n\
+             if command -v curl >/dev/null 2>&1; then curl -sSfL --retry 3 --max-time 120 -o \"$installer\" {url}\n\
+             elif command -v wget >/dev/null 2>&1; then wget -q -T 120 -t 3 -O \"$installer\" {url}\n\
+             else echo 'neither curl nor wget is on the node to fetch the K3s install script with; install one on the node' >&2; exit 1; fi\n\
              {assignments} sh \"$installer\" >&2\n",
             url = shell_quote(script_url),
             assignments = assignments.join(" "),

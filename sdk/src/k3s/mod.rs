@@ -56,6 +56,7 @@ mod config;
 mod converge;
 mod error;
 mod install;
+mod labels;
 mod observe;
 mod registries;
 mod version;
@@ -63,10 +64,15 @@ mod version;
 pub use cluster::{
     control_plane_count, node_ready, remove_node, ApiAccess, Removal, DEFAULT_DRAIN_TIMEOUT,
 };
-pub use config::{ConfigError, NodeConfig, Role, Settings};
-pub use converge::{converge, restart, uninstall, Applied, Desired};
+pub use config::{reserved_setting, ConfigError, NodeConfig, Role, Settings};
+pub use converge::{
+    converge, restart, undo_os_prep, uninstall, Applied, Desired, OS_PREP_FILES, STEP_DEADLINE,
+};
 pub use error::K3sError;
 pub use install::{parse_env_file, InstallPlan, Installer, Unit};
+pub use labels::{
+    check_label_value, check_node_label, check_node_taint, check_qualified_name, TAINT_EFFECTS,
+};
 pub use observe::{observe, Drift, Observed, VersionChange};
 pub use registries::{Mirror, Registries, RegistryAuth};
 /// Re-exported: a [`Settings`] value is JSON-like; `json!` writes one.

@@ -1,12 +1,12 @@
 //! Reading a node back: which K3s unit is there, whether it runs, which release, and the
 //! files it reads, in one SSH round trip; and how that differs from a desired state.
 
+use super::config::parse_settings;
 use super::{
     parse_env_file, sha256_hex, ConfigError, Desired, K3sError, K3sVersion, NodeConfig, Registries,
-    Role, Unit, CONFIG_PATH, REGISTRIES_PATH,
+    Role, SettingValue, Settings, Unit, CONFIG_PATH, REGISTRIES_PATH,
 };
 use crate::ssh::{Command, Secret, Session};
-use std::time::Duration;
 
 /// What a node has, as read back for drift detection. Everything is `None`/`false` on a node
 /// without K3s.
@@ -22,8 +22,11 @@ pub struct Observed {
     pub unit: Option<Unit>,
     /// Whether it is active.
     pub active: bool,
-    /// The installed release.
+    /// The installed release (of `/usr/local/bin/k3s`).
     pub version: Option<K3sVersion>,
+    /// The release the service runs (its process's own executable): other than `version` after
+    /// an upgrade whose restart did not happen. `None` when the service is not running.
+    pub running_version: Option<K3sVersion>,
     /// SHA-256 of the effective `config.yaml` (see above).
     pub config_sha256: Option<String>,
     /// SHA-256 of `registries.yaml`, canonically rendered.
@@ -46,12 +49,15 @@ pub struct Observed {
 }
 
 impl Observed {
-    /// The node's effective configuration: `config.yaml`, completed with `K3S_URL` and
-    /// `K3S_TOKEN` from the env file. `None` without K3s or when config.yaml is unreadable.
+    /// The node's effective configuration: `config.yaml`, with the settings on the unit's
+    /// command line over it (a flag wins over the file, as in K3s), completed with `K3S_URL`
+    /// and `K3S_TOKEN` from the env file. `None` without K3s or when config.yaml is unreadable.
     pub fn effective_config(&self) -> Option<NodeConfig> {
         let unit = self.unit?;
         let yaml = self.config_yaml.as_ref().map(Secret::expose).unwrap_or("");
-        let mut config = NodeConfig::parse(yaml, unit == Unit::Server).ok()?;
+        let mut settings = parse_settings(yaml).ok()?;
+        settings.extend(command_line_settings(&self.exec_args));
+        let mut config = NodeConfig::from_settings(settings, unit == Unit::Server).ok()?;
         let env = parse_env_file(self.env_file.as_ref().map(Secret::expose).unwrap_or(""));
         if config.token.is_none() {
             config.token = env.get("K3S_TOKEN").map(|t| Secret::new(t.as_str()));
@@ -95,6 +101,9 @@ pub struct Drift {
     pub version: Option<VersionChange>,
     /// The service is not active.
     pub inactive: bool,
+    /// The service runs another release than the one installed (an upgrade whose restart did
+    /// not happen): it needs a restart.
+    pub stale: bool,
 }
 
 /// How the installed K3s differs from the desired release.
@@ -148,11 +157,12 @@ impl Observed {
         };
         let unit = desired.config.role.unit();
         let wanted = desired.install.version;
+        // A newer K3s on the host is never replaced by an older one, whatever unit it has.
         let version = match self.version {
+            Some(from) if from > wanted => Some(VersionChange::Downgrade { from }),
             _ if self.unit != Some(unit) => Some(VersionChange::Install),
             None => Some(VersionChange::Install),
             Some(from) if from < wanted => Some(VersionChange::Upgrade { from }),
-            Some(from) if from > wanted => Some(VersionChange::Downgrade { from }),
             Some(_) => None,
         };
         Ok(Drift {
@@ -160,6 +170,10 @@ impl Observed {
             registries,
             version,
             inactive: !self.active,
+            stale: matches!(
+                (self.running_version, self.version),
+                (Some(running), Some(installed)) if running != installed
+            ),
         })
     }
 }
@@ -181,6 +195,7 @@ pub async fn observe(session: &Session) -> Result<Observed, K3sError> {
     let script = format!(
         "for u in k3s k3s-agent; do [ -f /etc/systemd/system/$u.service ] && echo \"unit=$u\" && echo \"active=$(systemctl is-active $u 2>/dev/null)\"; done\n\
          [ -x /usr/local/bin/k3s ] && echo \"version=$(/usr/local/bin/k3s --version 2>/dev/null | head -n1)\"\n\
+         for u in k3s k3s-agent; do [ -f /etc/systemd/system/$u.service ] && pid=$(systemctl show -p MainPID --value $u 2>/dev/null) && [ -n \"$pid\" ] && [ \"$pid\" != 0 ] && echo \"running=$(/proc/$pid/exe --version 2>/dev/null | head -n1)\"; done\n\
          for f in {CONFIG_PATH} {REGISTRIES_PATH} /etc/systemd/system/k3s.service.env /etc/systemd/system/k3s-agent.service.env; do\n\
            [ -f \"$f\" ] && echo \"sha=$(sha256sum \"$f\" | cut -d' ' -f1) $f\" && echo \"b64=$(base64 -w0 \"$f\") $f\"\n\
          done\n\
@@ -189,7 +204,11 @@ pub async fn observe(session: &Session) -> Result<Observed, K3sError> {
          true\n"
     );
     let out = session
-        .exec(Command::new("read the K3s state", script).timeout(Duration::from_secs(60)))
+        .exec(
+            Command::new("read the K3s state", script)
+                .timeout(super::STEP_DEADLINE)
+                .deadline_note(super::converge::FIXED_STEP),
+        )
         .await?;
     Ok(parse_observed(&out.stdout_text()))
 }
@@ -215,6 +234,7 @@ fn parse_observed(text: &str) -> Observed {
             }
             "active" => observed.active |= value.trim() == "active",
             "version" => observed.version = K3sVersion::from_version_output(value),
+            "running" => observed.running_version = K3sVersion::from_version_output(value),
             "sha" | "b64" => {
                 let Some((data, file)) = value.split_once(' ') else {
                     continue;
@@ -269,6 +289,34 @@ fn parse_observed(text: &str) -> Observed {
         _ => raw_registries_sha,
     };
     observed
+}
+
+/// The settings the unit's command line arguments set, keyed as config.yaml keys them:
+/// `--key=value` and `--key value` are strings, a `--flag` alone is `true`, a repeated flag is
+/// a list.
+pub(crate) fn command_line_settings(args: &[String]) -> Settings {
+    let mut settings = Settings::new();
+    let mut words = args.iter().peekable();
+    while let Some(word) = words.next() {
+        let Some(flag) = word.strip_prefix("--").or_else(|| word.strip_prefix('-')) else {
+            continue;
+        };
+        let (key, value) = match flag.split_once('=') {
+            Some((key, value)) => (key.to_owned(), SettingValue::String(value.to_owned())),
+            None => match words.next_if(|next| !next.starts_with('-')) {
+                Some(value) => (flag.to_owned(), SettingValue::String(value.clone())),
+                None => (flag.to_owned(), SettingValue::Bool(true)),
+            },
+        };
+        match settings.get_mut(&key) {
+            Some(SettingValue::Array(values)) => values.push(value),
+            Some(first) => *first = SettingValue::Array(vec![first.take(), value]),
+            None => {
+                settings.insert(key, value);
+            }
+        }
+    }
+    settings
 }
 
 /// The arguments after `server`/`agent` in the unit's `ExecStart=` (which continues over
@@ -327,12 +375,15 @@ mod tests {
         );
         assert_eq!(observed.exec_args, vec!["--node-ip=10.0.0.5".to_owned()]);
         // The hash is of the effective configuration: the file plus the env file's URL and
-        // token, as this library would write it.
+        // token and the unit's command line, as this library would write it.
         let mut expected = NodeConfig::new(Role::Agent {
             server_url: "https://10.0.0.241:6443".into(),
         });
         expected.token = Some(Secret::new("K10abc::server:def"));
         expected.node_labels.insert("role".into(), "worker".into());
+        expected
+            .settings
+            .insert("node-ip".into(), serde_json::json!("10.0.0.5"));
         assert_eq!(
             observed.config_sha256,
             Some(sha256_hex(&expected.render().unwrap()))
@@ -363,5 +414,75 @@ mod tests {
         ));
         assert_ne!(edited.config_sha256, again.config_sha256);
         assert!(!edited.active);
+    }
+
+    #[test]
+    fn the_running_release_and_the_unit_flags_are_read_too() {
+        let report = "unit=k3s\nactive=active\nversion=k3s version v1.34.1+k3s1 (aa)\n\
+                      running=k3s version v1.33.4+k3s1 (bb)\n\
+                      exec=ExecStart=/usr/local/bin/k3s \\\nexec=    server \\\n\
+                      exec=    '--disable' \\\nexec=    'traefik' \\\nexec=    '--disable=servicelb' \\\n\
+                      exec=    '--cluster-init' \\\nexec=    '--node-label=zone=a' \\\nexec=\n";
+        let observed = parse_observed(report);
+        assert_eq!(
+            observed.running_version.unwrap().to_string(),
+            "v1.33.4+k3s1"
+        );
+        assert_eq!(observed.version.unwrap().to_string(), "v1.34.1+k3s1");
+        let config = observed.effective_config().unwrap();
+        assert_eq!(
+            config.settings["disable"],
+            serde_json::json!(["traefik", "servicelb"])
+        );
+        assert_eq!(
+            config.role,
+            Role::Server {
+                cluster_init: true,
+                join: None
+            }
+        );
+        assert_eq!(config.node_labels["zone"], "a");
+        let desired = Desired::new(
+            NodeConfig::new(Role::Server {
+                cluster_init: true,
+                join: None,
+            }),
+            super::super::InstallPlan {
+                version: "v1.34.1+k3s1".parse().unwrap(),
+                installer: super::super::Installer::Download {
+                    script_url: "https://get.k3s.io".into(),
+                    release_base: None,
+                },
+            },
+        );
+        let drift = observed.drift(&desired).unwrap();
+        assert!(drift.stale, "the old release still runs: a restart is due");
+        assert_eq!(drift.version, None, "the binary is the one wanted");
+    }
+
+    #[test]
+    fn a_newer_release_on_the_host_is_never_replaced_by_an_older_one() {
+        let observed = Observed {
+            unit: Some(Unit::Agent),
+            version: Some("v1.34.1+k3s1".parse().unwrap()),
+            ..Observed::default()
+        };
+        let desired = Desired::new(
+            NodeConfig::new(Role::Server {
+                cluster_init: false,
+                join: None,
+            }),
+            super::super::InstallPlan {
+                version: "v1.33.4+k3s1".parse().unwrap(),
+                installer: super::super::Installer::Download {
+                    script_url: "https://get.k3s.io".into(),
+                    release_base: None,
+                },
+            },
+        );
+        assert!(matches!(
+            observed.drift(&desired).unwrap().version,
+            Some(VersionChange::Downgrade { .. })
+        ));
     }
 }

@@ -174,9 +174,9 @@ pub enum Error {
 
     /// A remote command did not finish before its deadline; it was sent SIGTERM.
     #[error(
-        "{purpose} on {host} did not finish within {timeout:?} and was stopped{}; if it needs \
-         longer, raise its timeout",
-        fmt_tail(stderr_tail)
+        "{purpose} on {host} did not finish within {timeout:?} and was stopped{}; {}",
+        fmt_tail(stderr_tail),
+        deadline.as_deref().unwrap_or("if it needs longer, raise its timeout")
     )]
     CommandTimedOut {
         /// The host.
@@ -187,6 +187,10 @@ pub enum Error {
         timeout: Duration,
         /// The last lines of its stderr so far.
         stderr_tail: String,
+        /// What sets the deadline, and what to do about it (see [`Command::deadline_note`]).
+        ///
+        /// [`Command::deadline_note`]: super::Command::deadline_note
+        deadline: Option<String>,
     },
 
     /// A remote command was cancelled by the caller; it was sent SIGTERM.

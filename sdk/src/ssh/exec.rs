@@ -31,6 +31,7 @@ pub struct Command {
     pub(crate) stdin: Option<Arc<Zeroizing<Vec<u8>>>>,
     pub(crate) timeout: Option<Duration>,
     pub(crate) cancel: Option<CancellationToken>,
+    pub(crate) deadline_note: Option<String>,
     pub(crate) privileged: bool,
 }
 
@@ -44,6 +45,7 @@ impl Command {
             stdin: None,
             timeout: None,
             cancel: None,
+            deadline_note: None,
             privileged: true,
         }
     }
@@ -58,6 +60,13 @@ impl Command {
     /// The deadline for this command (default: the target's command timeout).
     pub fn timeout(mut self, timeout: Duration) -> Command {
         self.timeout = Some(timeout);
+        self
+    }
+
+    /// Says, in the error when the command runs past its deadline, what sets the deadline and
+    /// what to do (for example "the step's deadline is fixed; …", or "raise `ready_timeout`").
+    pub fn deadline_note(mut self, note: impl Into<String>) -> Command {
+        self.deadline_note = Some(note.into());
         self
     }
 
@@ -292,6 +301,7 @@ pub(crate) async fn run(session: &Session, command: &Command) -> Result<Output, 
             purpose: command.purpose.clone(),
             timeout,
             stderr_tail: String::new(),
+            deadline: command.deadline_note.clone(),
         }),
     }
 }
@@ -308,6 +318,7 @@ async fn drive(session: &Session, command: &Command, deadline: Instant) -> Resul
         purpose: purpose.clone(),
         timeout,
         stderr_tail: stderr_tail(err),
+        deadline: command.deadline_note.clone(),
     };
     let cancelled = || Error::Cancelled {
         host: host.clone(),
@@ -426,6 +437,19 @@ async fn drive(session: &Session, command: &Command, deadline: Instant) -> Resul
         }
     }
     running.finished = true;
+    if status == ExitStatus::Unknown {
+        // The channel ended without a status: the connection dropped (or the server gave up
+        // on the channel). Whether the command ran is not known; no login-shell guess here.
+        return Err(Error::Ssh {
+            host: host.clone(),
+            during: purpose.clone(),
+            source: format!(
+                "the connection was lost before the command reported an exit status{}; it may or may not have run. Check that the host is up and retry",
+                if plan.gate.started() { " (it had started)" } else { "" }
+            )
+            .into(),
+        });
+    }
     let sudo_started = plan.gate.started();
     let prompted = plan.gate.prompted();
     plan.gate.finish(&mut out, &mut err);

@@ -110,9 +110,20 @@ pub enum MaybeUnknown<T> {
     Unknown(UnknownValue),
 }
 
-/// An unknown (or partly unknown) value as Terraform sent it.
-#[derive(Debug, Clone, PartialEq)]
+/// An unknown (or partly unknown) value as Terraform sent it. Its `Debug` shows no values
+/// (the known parts may hold secrets).
+#[derive(Clone, PartialEq)]
 pub struct UnknownValue(Value);
+
+impl Debug for UnknownValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_unknown() {
+            "(unknown)"
+        } else {
+            "(partly unknown)"
+        })
+    }
+}
 
 impl UnknownValue {
     /// The value itself (with its refinements and any known parts).
@@ -299,12 +310,24 @@ pub fn to_typed_value<T: Serialize>(model: &T, ty: &Type) -> Result<Value, CtyEr
     Ok(conform(to_value(model)?, ty))
 }
 
-/// Adjusts a value written from a model to the type it must have: lists become sets where the
-/// type is a set, all the way down. Anything else is left for the encoder to judge.
+/// Adjusts a value written from a model to the type it must have, all the way down: lists
+/// become sets or tuples, maps objects, where the type says so (the model codec reads each of
+/// those into the same Rust types). Anything else is left for the encoder to judge.
 pub fn conform(value: Value, ty: &Type) -> Value {
     match (value, ty) {
-        (Value::List(items), Type::Set(element)) => {
+        (Value::List(items) | Value::Set(items), Type::Set(element)) => {
             Value::Set(items.into_iter().map(|v| conform(v, element)).collect())
+        }
+        (Value::List(items) | Value::Tuple(items), Type::Tuple(types))
+            if items.len() == types.len() =>
+        {
+            Value::Tuple(
+                items
+                    .into_iter()
+                    .zip(types)
+                    .map(|(v, t)| conform(v, t))
+                    .collect(),
+            )
         }
         (Value::List(items) | Value::Set(items), Type::List(element)) => {
             Value::List(items.into_iter().map(|v| conform(v, element)).collect())
@@ -315,7 +338,7 @@ pub fn conform(value: Value, ty: &Type) -> Value {
                 .map(|(k, v)| (k, conform(v, element)))
                 .collect(),
         ),
-        (Value::Object(attributes), Type::Object(types)) => Value::Object(
+        (Value::Object(attributes) | Value::Map(attributes), Type::Object(types)) => Value::Object(
             attributes
                 .into_iter()
                 .map(|(name, v)| {

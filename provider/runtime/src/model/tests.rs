@@ -233,6 +233,41 @@ fn embedded_models_share_one_object() {
 }
 
 #[test]
+fn unknowns_show_no_values_in_debug_output() {
+    let partly = Value::object([
+        (
+            "private_key",
+            Value::string("-----BEGIN OPENSSH PRIVATE KEY-----"),
+        ),
+        ("host_key", Value::unknown()),
+    ]);
+    let planned: MaybeUnknown<Ssh> = from_value(&partly).unwrap();
+    let shown = format!("{planned:?}");
+    assert!(!shown.contains("BEGIN"), "{shown}");
+    assert!(shown.contains("partly unknown"), "{shown}");
+}
+
+#[test]
+fn values_read_as_a_model_are_written_back_in_the_type_they_came_in() {
+    // A map read for an object type, a list for a tuple, a set of sets: back as they were.
+    let object_type = Type::object([("a", Type::String)]);
+    let as_map: BTreeMap<String, String> =
+        from_value(&Value::object([("a", Value::string("x"))])).unwrap();
+    assert_eq!(
+        to_typed_value(&as_map, &object_type).unwrap(),
+        Value::object([("a", Value::string("x"))])
+    );
+    let tuple_type = Type::Tuple(vec![Type::String, Type::Bool]);
+    let tuple = Value::Tuple(vec![Value::string("x"), Value::Bool(true)]);
+    let as_value: (String, bool) = from_value(&tuple).unwrap();
+    assert_eq!(to_typed_value(&as_value, &tuple_type).unwrap(), tuple);
+    let sets = Type::set(Type::set(Type::String));
+    let nested = Value::Set(vec![Value::Set(vec![Value::string("a")])]);
+    let read: Vec<Vec<String>> = from_value(&nested).unwrap();
+    assert_eq!(to_typed_value(&read, &sets).unwrap(), nested);
+}
+
+#[test]
 fn values_leave_the_codec_as_plain_json() {
     let settings = Value::from_plain_json(&serde_json::json!({ "a": [1, true] }));
     assert_eq!(

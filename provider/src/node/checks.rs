@@ -1,0 +1,121 @@
+//! What every node's configuration must get right, checked at validate so that a mistake shows
+//! in `terraform validate` and `plan`, at its attribute, instead of failing (or crash-looping
+//! K3s) at apply: exactly one of `host` and `oci_instance_id`; SSH credentials that do not
+//! contradict each other; node labels and taints the kubelet accepts; `config` without the
+//! settings that have arguments of their own (the token above all, which would show in plan
+//! output); registry mirrors that are http(s) URLs.
+
+use super::{NodeModel, RegistryMirror};
+use crate::ssh_target::{self, SshBlock};
+use crate::validators;
+use k3s_sdk::k3s::{check_node_label, check_node_taint, reserved_setting};
+use tfplugin_runtime::cty::{AttributePath, Value};
+use tfplugin_runtime::{field_name, Diagnostics, MaybeUnknown, Planned};
+
+/// Checks `node`'s configuration (values still unknown are checked once known).
+pub fn validate(node: &NodeModel<Planned>, diagnostics: &mut Diagnostics) {
+    let at = |name: &str| AttributePath::attribute(name);
+    match (&node.host, &node.oci_instance_id) {
+        (MaybeUnknown::Known(None), MaybeUnknown::Known(None)) => diagnostics.error_at(
+            at(field_name!(NodeModel, host)),
+            "Missing host",
+            "Set `host` (an address reachable over SSH) or `oci_instance_id` (an OCI instance whose address the provider looks up).",
+        ),
+        (MaybeUnknown::Known(Some(_)), MaybeUnknown::Known(Some(_))) => diagnostics.error_at(
+            at(field_name!(NodeModel, oci_instance_id)),
+            "Conflicting host",
+            "Set either `host` or `oci_instance_id`, not both.",
+        ),
+        _ => {}
+    }
+    // Known parts of a partly unknown block are checked too: unknown values read as unset,
+    // which can hide a mistake but never invent one.
+    let ssh = match &node.ssh {
+        MaybeUnknown::Known(ssh) => ssh.clone(),
+        MaybeUnknown::Unknown(partly) => partly.known_parts::<Option<SshBlock>>().flatten(),
+    };
+    if let Some(ssh) = ssh {
+        ssh_target::validate_block(&ssh, &at(field_name!(NodeModel, ssh)), diagnostics);
+    }
+    if let Some(Some(labels)) = node.node_labels.known() {
+        for (key, value) in labels {
+            if let Err(problem) = check_node_label(key, value) {
+                diagnostics.error_at(
+                    at(field_name!(NodeModel, node_labels)).key(key),
+                    "Invalid node label",
+                    problem,
+                );
+            }
+        }
+    }
+    if let Some(Some(taints)) = node.node_taints.known() {
+        for (index, taint) in taints.iter().enumerate() {
+            if let Err(problem) = check_node_taint(taint) {
+                diagnostics.error_at(
+                    at(field_name!(NodeModel, node_taints)).index(index as i64),
+                    "Invalid node taint",
+                    problem,
+                );
+            }
+        }
+    }
+    check_settings(&node.config, diagnostics);
+    if let Some(mirrors) = node.registry_mirror.known() {
+        check_mirrors(mirrors, diagnostics);
+    }
+}
+
+/// `config` must be an object, without the keys other arguments own.
+fn check_settings(config: &MaybeUnknown<Value>, diagnostics: &mut Diagnostics) {
+    let at = AttributePath::attribute(field_name!(NodeModel, config));
+    let value = match config {
+        MaybeUnknown::Known(value) => value.clone(),
+        MaybeUnknown::Unknown(partly) => partly.value().clone(),
+    };
+    let mut bare = &value;
+    while let Value::Dynamic(_, inner) = bare {
+        bare = inner;
+    }
+    match bare {
+        Value::Null | Value::Unknown(_) => {}
+        Value::Object(settings) | Value::Map(settings) => {
+            for key in settings.keys() {
+                if let Some(owner) = reserved_setting(key) {
+                    // At `config` itself: Terraform points into a dynamic value's object in
+                    // some versions and at the resource in others.
+                    diagnostics.error_at(
+                        at.clone(),
+                        format!("`{key}` does not belong in config"),
+                        if owner == "token" {
+                            format!("Set the join token with the `token` argument: it is sensitive there, while a value in `config` shows in plan output in plain text. (`{key}` in config.yaml is written by the provider.)")
+                        } else {
+                            format!("It is set through {owner}; the provider writes `{key}` into config.yaml from there.")
+                        },
+                    );
+                }
+            }
+        }
+        _ => diagnostics.error_at(
+            at,
+            "Invalid config",
+            "`config` must be an object of K3s settings, e.g. { disable = [\"traefik\"] }.",
+        ),
+    }
+}
+
+fn check_mirrors(mirrors: &[RegistryMirror], diagnostics: &mut Diagnostics) {
+    for (index, mirror) in mirrors.iter().enumerate() {
+        for (e, endpoint) in mirror.endpoints.iter().enumerate() {
+            if !validators::is_url(endpoint, true) {
+                diagnostics.error_at(
+                    AttributePath::attribute(field_name!(NodeModel, registry_mirror))
+                        .index(index as i64)
+                        .attr(field_name!(RegistryMirror, endpoints))
+                        .index(e as i64),
+                    "Invalid registry mirror endpoint",
+                    format!("{endpoint:?} is not an http:// or https:// URL, e.g. https://zot.internal:5000."),
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,45 @@
+//! What a node resource keeps in private state (opaque to users, never shown): the token a
+//! server was created or imported with, and what the provider created on the host beyond K3s
+//! itself (files OS preparation wrote where there were none, firewall rules it inserted), so
+//! that destroy removes exactly that and leaves what was there before.
+
+use k3s_sdk::k3s::Applied;
+use k3s_sdk::Secret;
+use serde::{Deserialize, Serialize};
+use tfplugin_runtime::Context;
+
+/// A node's private state.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct NodePrivate {
+    /// A server's token, generated at create (or found on the node at import).
+    #[serde(default)]
+    pub token: Option<Secret>,
+    /// Files OS preparation created.
+    #[serde(default)]
+    pub created_files: Vec<String>,
+    /// Whether the firewall rules were inserted by the provider.
+    #[serde(default)]
+    pub opened_firewall: bool,
+}
+
+impl NodePrivate {
+    /// The private state of this call's resource.
+    pub fn of(ctx: &Context) -> NodePrivate {
+        serde_json::from_slice(&ctx.private()).unwrap_or_default()
+    }
+
+    /// Stores it with this call's result.
+    pub fn save(&self, ctx: &Context) {
+        ctx.set_private(serde_json::to_vec(self).unwrap_or_default());
+    }
+
+    /// Adds what a converge created.
+    pub fn record(&mut self, applied: &Applied) {
+        for file in &applied.created_files {
+            if !self.created_files.contains(file) {
+                self.created_files.push(file.clone());
+            }
+        }
+        self.opened_firewall |= applied.opened_firewall;
+    }
+}
