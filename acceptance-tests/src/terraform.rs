@@ -311,6 +311,12 @@ impl Workdir {
     /// program, or its running past the deadline (it is then killed with its whole process
     /// group, provider plugins included), is.
     pub fn run(&self, args: &[&str]) -> Result<TfRun> {
+        self.spawn(args)?.wait()
+    }
+
+    /// Starts `terraform ARGS...` here in the background, in a process group of its own (as
+    /// a shell runs a foreground job), for signalling it: see [`TfProcess`].
+    pub fn spawn(&self, args: &[&str]) -> Result<TfProcess> {
         let command_line = format!("terraform {}", args.join(" "));
         let mut command = Command::new(&self.program);
         command
@@ -330,18 +336,65 @@ impl Workdir {
             // Its own process group, so that a deadline kills provider plugins too.
             .process_group(0);
         let started = Instant::now();
-        let mut child = command
+        let child = command
             .spawn()
             .with_context(|| format!("starting {} for `{command_line}`", self.program.display()))?;
-        let outcome = wait_with_deadline(&mut child, started + self.deadline);
-        let elapsed = started.elapsed();
+        Ok(TfProcess {
+            child,
+            args: args.iter().map(|a| a.to_string()).collect(),
+            dir: self.dir.path().to_path_buf(),
+            started,
+            deadline: started + self.deadline,
+        })
+    }
+}
+
+/// A Terraform command running in the background ([`Workdir::spawn`]).
+pub struct TfProcess {
+    child: Child,
+    args: Vec<String>,
+    dir: PathBuf,
+    started: Instant,
+    deadline: Instant,
+}
+
+impl TfProcess {
+    /// The Terraform process's id (the wrapper `exec`s it, so it is the one started).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends SIGINT to its process group, as Ctrl-C in a terminal does (the provider plugins
+    /// in the group get it too).
+    pub fn interrupt(&self) -> Result<()> {
+        let pid = Pid::from_raw(i32::try_from(self.child.id())?);
+        killpg(pid, Signal::SIGINT).context("sending SIGINT")
+    }
+
+    /// Kills the Terraform process alone with SIGKILL (a crash, or `kill -9`), leaving the
+    /// provider plugins it started behind.
+    pub fn kill_terraform(&self) -> Result<()> {
+        let pid = Pid::from_raw(i32::try_from(self.child.id())?);
+        nix::sys::signal::kill(pid, Signal::SIGKILL).context("sending SIGKILL")
+    }
+
+    /// The provider plugins of its process group now running (by pid).
+    pub fn provider_pids(&self) -> Vec<u32> {
+        provider_processes_in_group(self.child.id())
+    }
+
+    /// Waits for it, for at most the workdir's deadline from its start.
+    pub fn wait(mut self) -> Result<TfRun> {
+        let command_line = format!("terraform {}", self.args.join(" "));
+        let outcome = wait_with_deadline(&mut self.child, self.deadline);
+        let elapsed = self.started.elapsed();
         let (status, stdout, stderr) = match outcome {
             Ok(done) => done,
             Err(WaitError::Deadline { stdout, stderr }) => bail!(
                 "`{command_line}` in {} did not finish within {:?} and was killed\n\
                  --- stdout ---\n{stdout}\n--- stderr ---\n{stderr}",
-                self.dir.path().display(),
-                self.deadline
+                self.dir.display(),
+                self.deadline - self.started
             ),
             Err(WaitError::Io(e)) => {
                 return Err(e).with_context(|| format!("waiting for `{command_line}`"))
@@ -353,14 +406,39 @@ impl Workdir {
             elapsed.as_secs_f64()
         );
         Ok(TfRun {
-            args: args.iter().map(|a| a.to_string()).collect(),
-            dir: self.dir.path().to_path_buf(),
+            args: self.args,
+            dir: self.dir,
             code,
             stdout,
             stderr,
             elapsed,
         })
     }
+}
+
+/// The processes of process group `group` whose executable is the provider plugin.
+pub fn provider_processes_in_group(group: u32) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap_or_default();
+            let in_group = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .ok()
+                .and_then(|stat| {
+                    // pid (comm) state ppid pgrp …: the fields after the last ')'.
+                    let rest = stat.rsplit_once(')')?.1;
+                    rest.split_whitespace().nth(2)?.parse::<u32>().ok()
+                })
+                == Some(group);
+            in_group
+                && exe
+                    .file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with(PROVIDER_BINARY))
+        })
+        .collect()
 }
 
 /// The outcome of one Terraform command.

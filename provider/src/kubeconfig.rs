@@ -17,6 +17,24 @@ pub struct Parts {
     pub client_key: Secret,
 }
 
+/// K3s renews a client certificate when it starts within this many days of its expiry.
+const RENEWED_WITHIN_DAYS: i64 = 90;
+
+/// Whether K3s renews this admin client certificate (PEM) if it starts now: within 90 days of
+/// its expiry. One that cannot be read counts as renewed.
+pub fn renewed_at_start(client_certificate: &str) -> bool {
+    let Ok((_, pem)) = x509_parser::pem::parse_x509_pem(client_certificate.as_bytes()) else {
+        return true;
+    };
+    let Ok(cert) = pem.parse_x509() else {
+        return true;
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    cert.validity().not_after.timestamp() <= now + RENEWED_WITHIN_DAYS * 86_400
+}
+
 /// Parses `k3s.yaml` and points it at `endpoint` (the YAML is edited, not string-replaced).
 pub fn parse(yaml: &[u8], endpoint: &str) -> Result<Parts, String> {
     let mut doc: J = serde_yaml_ng::from_slice(yaml).map_err(|e| format!("not YAML: {e}"))?;
@@ -42,4 +60,24 @@ pub fn parse(yaml: &[u8], endpoint: &str) -> Result<Parts, String> {
         client_certificate: Secret::new(client_certificate),
         client_key: Secret::new(client_key),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn certificate_until(year: i32) -> String {
+        let mut params = rcgen::CertificateParams::new(vec![]).expect("params");
+        params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+        params.not_after = rcgen::date_time_ymd(year, 1, 1);
+        let key = rcgen::KeyPair::generate().expect("key");
+        params.self_signed(&key).expect("certificate").pem()
+    }
+
+    #[test]
+    fn a_certificate_is_renewed_at_start_only_near_its_expiry() {
+        assert!(!renewed_at_start(&certificate_until(2120)));
+        assert!(renewed_at_start(&certificate_until(2021)));
+        assert!(renewed_at_start("not a certificate"));
+    }
 }

@@ -2,8 +2,10 @@
 //! `<data-dir>/server/tls/`: a server CA (its PEM is what `/cacerts` serves and what the
 //! `K10<hash>` token prefix hashes), a client CA for client certificates, the API server's
 //! serving certificate and the admin client certificate that goes into `k3s.yaml`.
-//! The CAs survive restarts; leaf certificates are issued anew on every start, as K3s
-//! rewrites `k3s.yaml` on every start.
+//! The CAs survive restarts. The serving certificate is issued anew on every start (its SANs
+//! follow the configuration); the admin client certificate is kept, as K3s keeps it, unless it
+//! expires within 90 days, when K3s renews it at start. `k3s.yaml` is rewritten on every start
+//! either way.
 
 use super::util::{civil_from_days, unix_now, write_file};
 use anyhow::{Context, Result};
@@ -82,6 +84,17 @@ impl Ca {
         sans: &[String],
         usage: Usage,
     ) -> Result<Leaf> {
+        self.issue_for_days(common_name, organisations, sans, usage, 365)
+    }
+
+    fn issue_for_days(
+        &self,
+        common_name: &str,
+        organisations: &[&str],
+        sans: &[String],
+        usage: Usage,
+        days: i64,
+    ) -> Result<Leaf> {
         let ca_key = KeyPair::from_pem(&self.key_pem).context("parsing the CA key")?;
         let issuer = Issuer::from_ca_cert_pem(&self.cert_pem, ca_key).context("parsing the CA")?;
         let key = KeyPair::generate()?;
@@ -101,7 +114,7 @@ impl Ca {
             Usage::Client => ExtendedKeyUsagePurpose::ClientAuth,
         }];
         params.use_authority_key_identifier_extension = true;
-        set_validity(&mut params, 365);
+        set_validity(&mut params, days);
         let cert = params.signed_by(&key, &issuer)?;
         Ok(Leaf {
             cert_pem: cert.pem(),
@@ -110,7 +123,35 @@ impl Ca {
     }
 }
 
+/// Within this many days of expiry, a leaf certificate is renewed at start.
+pub const RENEW_WITHIN_DAYS: i64 = 90;
+
 impl Leaf {
+    /// Loads `<dir>/<name>.crt` and `.key` when both exist and the certificate is valid for
+    /// more than [`RENEW_WITHIN_DAYS`]; otherwise `None` (it is to be issued anew).
+    pub fn load_unless_due(dir: &Path, name: &str) -> Result<Option<Leaf>> {
+        let cert_path = dir.join(format!("{name}.crt"));
+        let key_path = dir.join(format!("{name}.key"));
+        if !(cert_path.exists() && key_path.exists()) {
+            return Ok(None);
+        }
+        let cert_pem = std::fs::read_to_string(&cert_path)?;
+        let der = pem_certs(&cert_pem)?
+            .into_iter()
+            .next()
+            .with_context(|| format!("no certificate in {}", cert_path.display()))?;
+        let (_, cert) = x509_parser::parse_x509_certificate(&der)
+            .with_context(|| format!("parsing {}", cert_path.display()))?;
+        let due = unix_now() as i64 + RENEW_WITHIN_DAYS * 86_400;
+        if cert.validity().not_after.timestamp() <= due {
+            return Ok(None);
+        }
+        Ok(Some(Leaf {
+            cert_pem,
+            key_pem: std::fs::read_to_string(&key_path)?,
+        }))
+    }
+
     /// Writes `<dir>/<name>.crt` (0644) and `<dir>/<name>.key` (0600).
     pub fn write(&self, dir: &Path, name: &str) -> Result<()> {
         write_file(
@@ -169,6 +210,21 @@ mod tests {
         )?;
         assert_eq!(pem_certs(&leaf.cert_pem)?.len(), 1);
         pem_key(&leaf.key_pem)?;
+        Ok(())
+    }
+
+    #[test]
+    fn the_admin_certificate_is_kept_until_it_is_due_for_renewal() -> Result<()> {
+        let dir = tempfile::tempdir()?;
+        let ca = Ca::load_or_create(dir.path(), "client-ca")?;
+        assert!(Leaf::load_unless_due(dir.path(), "client-admin")?.is_none());
+        let year = ca.issue("system:admin", &["system:masters"], &[], Usage::Client)?;
+        year.write(dir.path(), "client-admin")?;
+        let kept = Leaf::load_unless_due(dir.path(), "client-admin")?.expect("kept");
+        assert_eq!(kept.cert_pem, year.cert_pem);
+        let month = ca.issue_for_days("system:admin", &[], &[], Usage::Client, 30)?;
+        month.write(dir.path(), "client-admin")?;
+        assert!(Leaf::load_unless_due(dir.path(), "client-admin")?.is_none());
         Ok(())
     }
 }

@@ -94,8 +94,14 @@ pub async fn run(config: Config, version: String) -> Result<()> {
     sans.dedup();
     let serving = server_ca.issue("kube-apiserver", &[], &sans, Usage::Server)?;
     serving.write(&tls_dir, "serving-kube-apiserver")?;
-    let admin = client_ca.issue("system:admin", &["system:masters"], &[], Usage::Client)?;
-    admin.write(&tls_dir, "client-admin")?;
+    let admin = match Leaf::load_unless_due(&tls_dir, "client-admin")? {
+        Some(admin) => admin,
+        None => {
+            let admin = client_ca.issue("system:admin", &["system:masters"], &[], Usage::Client)?;
+            admin.write(&tls_dir, "client-admin")?;
+            admin
+        }
+    };
 
     let bind = config.get("bind-address").unwrap_or("0.0.0.0");
     let listener = tokio::net::TcpListener::bind((bind, port))

@@ -14,8 +14,9 @@
 //! - `node_ready`: a restart (a change of either file, an install or upgrade, a stopped
 //!   service); settings that do not touch the node (`drain_timeout`, `ready_timeout`,
 //!   `orphan_on_destroy`, `timeouts`, an agent's `kubeconfig`) keep it;
-//! - a server's `kubeconfig`, `client_certificate`, `client_key`: `api_endpoint` (K3s keeps
-//!   its certificates across restarts and upgrades);
+//! - a server's `kubeconfig`, `client_certificate`, `client_key`: `api_endpoint`, and a
+//!   restart when the admin certificate is within 90 days of expiry (K3s keeps its
+//!   certificates across restarts and upgrades, and renews those due at start);
 //! - an agent's `joined_server_url`: `server_url`; `nlb_backend_name`: see `nlb_backend`.
 
 use super::versions::change_refused;
@@ -84,7 +85,7 @@ pub fn touch(prior: &NodeModel, planned: &NodeModel) -> Touch {
 }
 
 /// [`touch`] at plan time, where a value still unknown counts as changing.
-fn touch_planned(prior: &NodeModel, planned: &NodeModel<Planned>) -> Touch {
+pub fn touch_planned(prior: &NodeModel, planned: &NodeModel<Planned>) -> Touch {
     let known = known(planned);
     let unknown_install = planned.installed_version.is_unknown() || planned.version.is_unknown();
     let unknown_files =

@@ -138,10 +138,10 @@ impl Resource for K3sServer {
         if let (Some(prior), true) = (plan.prior.clone(), plan.changes()) {
             let planned = &mut plan.planned;
             node::plan::unknown_after_change(&mut planned.node, &prior.node);
-            // The kubeconfig points at `api_endpoint`; the certificates stay as they are.
-            let same_endpoint = planned.api_endpoint.known() == Some(&prior.api_endpoint);
+            let restarts = node::plan::touch_planned(&prior.node, &planned.node).restarts;
+            let keep_access = same_access(&prior, planned.api_endpoint.known(), restarts);
             let keep = |was: &Option<Secret>| {
-                if same_endpoint {
+                if keep_access {
                     MaybeUnknown::Known(was.clone())
                 } else {
                     MaybeUnknown::unknown()
@@ -207,7 +207,8 @@ impl Resource for K3sServer {
         let planned_node = planned.node.clone();
         let mut state = converge(ctx, planned, token, Operation::Update).await?;
         node::plan::keep_after_update(&mut state.node, &prior.node, &planned_node);
-        if state.api_endpoint == prior.api_endpoint {
+        let restarts = node::plan::touch(&prior.node, &planned_node).restarts;
+        if same_access(&prior, Some(&state.api_endpoint), restarts) {
             state.kubeconfig = prior.kubeconfig;
             state.client_certificate = prior.client_certificate;
             state.client_key = prior.client_key;
@@ -302,6 +303,19 @@ fn generated_token() -> Secret {
     let mut bytes = [0u8; 24];
     let _ = getrandom::fill(&mut bytes);
     Secret::new(bytes.iter().map(|b| format!("{b:02x}")).collect::<String>())
+}
+
+/// Whether the kubeconfig and the admin certificate stay as they are: it points at
+/// `api_endpoint`, and K3s keeps the certificate across restarts and upgrades unless it is
+/// within 90 days of expiry when the service starts.
+fn same_access(prior: &ServerModel, endpoint: Option<&Option<String>>, restarts: bool) -> bool {
+    let renewed = || {
+        prior
+            .client_certificate
+            .as_ref()
+            .is_none_or(|cert| kubeconfig::renewed_at_start(cert.expose()))
+    };
+    endpoint == Some(&prior.api_endpoint) && !(restarts && renewed())
 }
 
 /// Reads the server back: the common attributes, the join token, and a kubeconfig for
