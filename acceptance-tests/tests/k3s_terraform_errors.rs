@@ -140,10 +140,22 @@ fn bad_input_fails_clearly_and_a_corrected_apply_converges() -> Result<()> {
         !bad_token.stderr.contains("not-the-token") && !bad_token.stdout.contains("not-the-token"),
         "the wrong token is shown"
     );
-    let listed = state_list()?;
+    // The agent's failed create is in state, tainted: K3s and its token are on the host, and
+    // the next apply replaces it (a destroy would remove it).
+    let shown = wd.run(&["show", "-json"])?.ok()?.json()?;
+    let resources = shown["values"]["root_module"]["resources"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let tainted = |address: &str| {
+        resources
+            .iter()
+            .find(|r| r["address"] == address)
+            .map(|r| r["tainted"] == true)
+    };
     ensure!(
-        listed.contains("k3s_server.main") && !listed.contains("k3s_agent.worker"),
-        "{listed}"
+        tainted("k3s_server.main") == Some(false) && tainted("k3s_agent.worker") == Some(true),
+        "the failed agent is not in state, tainted: {resources:?}"
     );
     let installed = server.exec_ok("sha256sum /usr/local/bin/k3s")?;
     ensure!(
@@ -154,7 +166,11 @@ fn bad_input_fails_clearly_and_a_corrected_apply_converges() -> Result<()> {
     // Everything corrected: the apply converges from what the failures left, and the plan
     // after it is empty.
     vars(&|_| {})?;
-    apply()?.ok()?;
+    let corrected = apply()?.ok()?;
+    ensure!(
+        corrected.stdout.contains("k3s_agent.worker is tainted, so must be replaced"),
+        "the tainted agent is not replaced:\n{corrected}"
+    );
     let plan = wd.run(&["plan", "-detailed-exitcode", "-input=false", "-no-color"])?;
     ensure!(plan.code == 0, "plan after the corrected apply:\n{plan}");
     ensure!(agent.exec_ok("systemctl is-active k3s-agent")?.trim() == "active");
