@@ -168,7 +168,9 @@ fn bad_input_fails_clearly_and_a_corrected_apply_converges() -> Result<()> {
     vars(&|_| {})?;
     let corrected = apply()?.ok()?;
     ensure!(
-        corrected.stdout.contains("k3s_agent.worker is tainted, so must be replaced"),
+        corrected
+            .stdout
+            .contains("k3s_agent.worker is tainted, so must be replaced"),
         "the tainted agent is not replaced:\n{corrected}"
     );
     let plan = wd.run(&["plan", "-detailed-exitcode", "-input=false", "-no-color"])?;

@@ -7,7 +7,8 @@
 //!   never becomes active (a wrong token): the provider stops at once on StopProvider and
 //!   Terraform exits; the state is valid and a re-apply converges;
 //! - Terraform killed (SIGKILL) in the middle of an apply: its provider exits too;
-//! - `destroy` of an agent whose link is cut: bounded, and the output says what is left on it.
+//! - `destroy` of an agent whose link is cut: bounded, the output says what is left on it, and
+//!   its Node object is deleted through the API (with the agent's `kubeconfig`).
 //!
 //! The measured times are printed (`measured: …`) for the record; the bounds asserted are
 //! loose (10 s) on purpose.
@@ -208,7 +209,11 @@ resource "k3s_agent" "worker" {{
     write("two", false)?;
     apply()?.ok()?;
 
-    // Destroying an agent whose host is gone: bounded, and the output says what stays there.
+    // Destroying an agent whose host is gone: bounded, the output says what stays there, and
+    // its Node object is deleted through the API from this machine with its kubeconfig.
+    let cut_name = cut.exec_ok("hostname")?.trim().to_owned();
+    let cluster_nodes = || nodes[0].exec_ok("k3s kubectl get nodes -o name");
+    ensure!(cluster_nodes()?.contains(&format!("node/{cut_name}")));
     link(cut, false)?;
     let gone = wd.run(&[
         "destroy",
@@ -230,6 +235,16 @@ resource "k3s_agent" "worker" {{
     eprintln!(
         "measured: destroy of an unreachable agent took {:.1}s",
         gone.elapsed.as_secs_f64()
+    );
+    let flat = said.split_whitespace().collect::<Vec<_>>().join(" ");
+    ensure!(
+        flat.contains(&format!("{cut_name:?} was deleted through the API")),
+        "the output does not say the Node object was deleted:\n{gone}"
+    );
+    let listed = cluster_nodes()?;
+    ensure!(
+        !listed.contains(&format!("node/{cut_name}")),
+        "the unreachable agent's Node object is still in the cluster:\n{listed}"
     );
     ensure!(!state_list()?.contains("k3s_agent.worker[\"a1\"]"));
     link(cut, true)?;

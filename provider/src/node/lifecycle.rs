@@ -135,6 +135,7 @@ async fn apply_unbounded(
     private.record(&applied);
     private.save(ctx);
     let after = observe(&session).await?;
+    NodePrivate::remember_name(ctx, after.node_name(node.configured_node_name().as_deref()));
     Ok((session, after, id))
 }
 
@@ -286,14 +287,11 @@ async fn destroy_unbounded(
                     target.host
                 ),
                 format!(
-                    "{e}. Still on the host: K3s ({unit}.service, /usr/local/bin/k3s) and the cluster's join token in {config}, so the node rejoins the cluster if it comes back. When it is back, run {script} on it (or delete the host); {node} stays in the cluster's node list until deleted (`kubectl delete node …`).",
+                    "{e}. Still on the host: K3s ({unit}.service, /usr/local/bin/k3s) and the cluster's join token in {config}, so the node rejoins the cluster if it comes back. When it is back, run {script} on it (or delete the host). As for the cluster: {node}.",
                     unit = unit.name(),
                     config = k3s::CONFIG_PATH,
                     script = unit.uninstall_script(),
-                    node = node
-                        .configured_node_name()
-                        .map(|n| format!("its Node object {n:?}"))
-                        .unwrap_or_else(|| "its Node object".to_owned()),
+                    node = deleted_through_api(&api, node, NodePrivate::of(ctx)).await,
                 ),
             );
             return Ok(());
@@ -313,6 +311,37 @@ async fn destroy_unbounded(
     k3s::undo_os_prep(&session, &private.created_files, private.opened_firewall)
         .await
         .map_err(|e| failed("Removing what OS preparation created failed", e))
+}
+
+/// How long deleting the Node object of an unreachable host may take through the API.
+const DIRECT_API_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// For a host that does not answer: deletes its Node object from this machine through the
+/// API, when there is a kubeconfig to do it with, and says what became of it.
+async fn deleted_through_api(api: &ClusterApi, node: &NodeModel, private: NodePrivate) -> String {
+    let name = node.configured_node_name().or(private.node_name);
+    let (ClusterApi::Kubeconfig(Some(kubeconfig)), Some(name)) = (api, &name) else {
+        let object = match &name {
+            Some(name) => format!("its Node object {name:?}"),
+            None => "its Node object".to_owned(),
+        };
+        return format!(
+            "{object} stays in the cluster's node list until deleted (`kubectl delete node …`)"
+        );
+    };
+    let deleted = match k3s::DirectApi::from_kubeconfig(kubeconfig, DIRECT_API_TIMEOUT) {
+        Ok(client) => client.delete_node(name).await,
+        Err(e) => Err(e),
+    };
+    match deleted {
+        Ok(k3s::NodeDeletion::Deleted) => {
+            format!("its Node object {name:?} was deleted through the API (it registers again if the host comes back with K3s)")
+        }
+        Ok(k3s::NodeDeletion::Absent) => format!("there was no Node object {name:?} in the cluster"),
+        Err(e) => format!(
+            "its Node object {name:?} could not be deleted through the API ({e}) and stays in the cluster's node list until deleted (`kubectl delete node {name}`)"
+        ),
+    }
 }
 
 /// Drains the node and deletes its Node object; problems become warnings.

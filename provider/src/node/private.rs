@@ -1,7 +1,8 @@
 //! What a node resource keeps in private state (opaque to users, never shown): the token a
 //! server was created or imported with, and what the provider created on the host beyond K3s
 //! itself (files OS preparation wrote where there were none, firewall rules it inserted), so
-//! that destroy removes exactly that and leaves what was there before.
+//! that destroy removes exactly that and leaves what was there before, and the node's name in
+//! the cluster.
 
 use k3s_sdk::k3s::Applied;
 use k3s_sdk::Secret;
@@ -20,6 +21,10 @@ pub struct NodePrivate {
     /// Whether the firewall rules were inserted by the provider.
     #[serde(default)]
     pub opened_firewall: bool,
+    /// The node's name in the cluster, as last read from the host (so that its Node object
+    /// can be deleted through the API when the host no longer answers).
+    #[serde(default)]
+    pub node_name: Option<String>,
 }
 
 impl NodePrivate {
@@ -31,6 +36,15 @@ impl NodePrivate {
     /// Stores it with this call's result.
     pub fn save(&self, ctx: &Context) {
         ctx.set_private(serde_json::to_vec(self).unwrap_or_default());
+    }
+
+    /// Records the node's name as read from the host, saving only when it changed.
+    pub fn remember_name(ctx: &Context, name: Option<String>) {
+        let mut private = NodePrivate::of(ctx);
+        if name.is_some() && private.node_name != name {
+            private.node_name = name;
+            private.save(ctx);
+        }
     }
 
     /// Adds what a converge created.

@@ -6,6 +6,7 @@ use crate::host_location::{locate, Whereabouts};
 use crate::nlb_backend::{nlb_backend_block, NlbBackend};
 use crate::node::lifecycle::{self, ClusterApi, Operation, Reached, READY_WAIT};
 use crate::node::{self, desired::desired, node_block, NodeModel};
+use crate::node::private::NodePrivate;
 use crate::provider::ProviderConfig;
 use crate::validators;
 use async_trait::async_trait;
@@ -171,6 +172,8 @@ impl Resource for K3sAgent {
         if observed.unit != Some(Unit::Agent) {
             return Ok(None);
         }
+        let name = observed.node_name(current.node.configured_node_name().as_deref());
+        NodePrivate::remember_name(ctx, name);
         let ready =
             lifecycle::ready(&session, &current.node, &observed, api_access(&current), None).await;
         let state = read_back(current, &observed, &id, ready);

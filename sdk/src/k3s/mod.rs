@@ -4,7 +4,8 @@
 //! The pure part (no I/O) renders `config.yaml` and `registries.yaml`, builds the install
 //! script, and parses versions, env files and configs read from a node. On top of it,
 //! [`observe`], [`converge`] and [`uninstall`] drive a node over [`crate::ssh`], and
-//! [`node_ready`] and [`remove_node`] read and remove its Node object through the API.
+//! [`node_ready`] and [`remove_node`] read and remove its Node object through the API, and
+//! [`DirectApi`] deletes the Node object of a host that does not answer from this machine.
 //!
 //! ```
 //! use k3s_sdk::k3s::{json, K3sVersion, NodeConfig, Role};
@@ -51,6 +52,7 @@
 //! # }
 //! ```
 
+mod api;
 mod cluster;
 mod config;
 mod converge;
@@ -61,6 +63,7 @@ mod observe;
 mod registries;
 mod version;
 
+pub use api::{DirectApi, DirectApiError, NodeDeletion};
 pub use cluster::{
     control_plane_count, node_ready, remove_node, ApiAccess, Removal, DEFAULT_DRAIN_TIMEOUT,
 };
