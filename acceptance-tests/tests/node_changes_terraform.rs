@@ -11,7 +11,9 @@
 //!   `ssh://…?host_key=…` with the key pinned (no known_hosts file) and the flags read into
 //!   `config`, with an empty first plan; the next change moves the flags into config.yaml and
 //!   rewrites the unit's ExecStart without them; removing the setting from `config` then plans
-//!   a change.
+//!   a change;
+//! - an agent in another configuration, newer than the server it joins, is refused at apply
+//!   before its host is touched.
 
 use acceptance_tests::artifacts::ArtifactServer;
 use acceptance_tests::standin::K3sReleases;
@@ -189,13 +191,16 @@ resource "k3s_agent" "worker" {{
         "the operator's own sysctl file was removed"
     );
 
-    import_with_flags_and_a_pinned_key(imported, &releases, &wd, &ssh)
+    import_with_flags_and_a_pinned_key(imported, agent, &releases, &wd, &ssh)
 }
 
 /// A server installed by hand with `--disable traefik` on its unit's command line, imported
-/// with its host key pinned in the ID.
+/// with its host key pinned in the ID. Then an agent in another configuration, newer than
+/// that server, is refused at apply before its host is touched (the server's version is asked
+/// through the API with the agent's kubeconfig).
 fn import_with_flags_and_a_pinned_key(
     node: &Node,
+    agent: &Node,
     releases: &K3sReleases,
     wd: &Workdir,
     ssh: &str,
@@ -212,8 +217,9 @@ fn import_with_flags_and_a_pinned_key(
             == "1"
     );
     let key = node.host_key().public_openssh().trim().to_owned();
-    let write = |config: &str, label: &str| -> Result<()> {
+    let write_with = |config: &str, label: &str, outputs: &str| -> Result<()> {
         let hcl = provider_hcl(&releases.install_url, &releases.github_url, ssh)
+            + outputs
             + &format!(
                 r#"
 resource "k3s_server" "imported" {{
@@ -231,6 +237,7 @@ resource "k3s_server" "imported" {{
         wd.write_file("main.tf", &hcl)?;
         Ok(())
     };
+    let write = |config: &str, label: &str| write_with(config, label, "");
     write("{ disable = \"traefik\" }", "null")?;
     let id = format!(
         "ssh://root@{}:22?host_key={}",
@@ -283,6 +290,63 @@ resource "k3s_server" "imported" {{
     ensure!(!node
         .exec_ok("cat /etc/rancher/k3s/config.yaml")?
         .contains("traefik"));
+
+    // An agent joining this server from another configuration, newer than it.
+    write_with(
+        "null",
+        "{ tier = \"imported\" }",
+        r#"
+output "endpoint" { value = k3s_server.imported.api_endpoint }
+output "token" {
+  value     = k3s_server.imported.join_token
+  sensitive = true
+}
+output "kubeconfig" {
+  value     = k3s_server.imported.kubeconfig
+  sensitive = true
+}
+"#,
+    )?;
+    wd.run(&["apply", "-auto-approve", "-input=false", "-no-color"])?
+        .ok()?;
+    let output = |name: &str| -> Result<String> {
+        Ok(wd.run(&["output", "-raw", "-no-color", name])?.ok()?.stdout)
+    };
+    let other = Workdir::new(TerraformVersion::V1_15_5, provider_dir()?)?;
+    other.write_file("kubeconfig.yaml", &output("kubeconfig")?)?;
+    other.write_file("token", &output("token")?)?;
+    other.write_file(
+        "main.tf",
+        &(provider_hcl(&releases.install_url, &releases.github_url, ssh)
+            + &format!(
+                r#"
+resource "k3s_agent" "elsewhere" {{
+  host       = "{host}"
+  version    = "{V2}"
+  server_url = "{endpoint}"
+  token      = file("${{path.module}}/token")
+  kubeconfig = file("${{path.module}}/kubeconfig.yaml")
+  ssh {{
+    host_key = "{key}"
+  }}
+}}
+"#,
+                host = agent.address(),
+                endpoint = output("endpoint")?,
+                key = agent.host_key().public_openssh().trim(),
+            )),
+    )?;
+    other
+        .run(&["apply", "-auto-approve", "-input=false", "-no-color"])?
+        .failed_with(&["Agent newer than its server", V1, V2])?;
+    ensure!(
+        agent
+            .exec("test -e /etc/rancher/k3s/config.yaml")?
+            .status
+            .code()
+            == Some(1),
+        "the refused agent's host was touched"
+    );
     wd.run(&["destroy", "-auto-approve", "-input=false", "-no-color"])?
         .ok()?;
     Ok(())

@@ -114,7 +114,7 @@ pub fn ssh_block() -> NestedBlock {
         .attribute(Attribute::optional("insecure_ignore_host_key", Type::Bool).describe("Skip host key verification. Logged as a warning; for throw-away hosts only."))
         .attribute(Attribute::optional("sudo", Type::Bool).describe("Run privileged commands through sudo (for a non-root `user`)."))
         .attribute(Attribute::optional("sudo_password", Type::String).sensitive().describe("Password for sudo, sent on stdin, never in a command line."))
-        .attribute(Attribute::optional("connect_timeout", Type::String).validate(validators::duration()).describe(&format!("How long create, update and destroy keep trying to connect while the host boots (each attempt gives up after {}). Defaults to `{}`. A refresh tries once: a host that does not answer keeps its state, with a warning.", Duration::from_std(Timeouts::default().connect), Duration::from_std(Timeouts::default().retry_for))))
+        .attribute(Attribute::optional("connect_timeout", Type::String).validate(validators::duration()).describe(&format!("How long create, update and destroy keep trying to connect while the host boots (each attempt gives up after {}, or after this setting when it is shorter). Defaults to `{}`. A refresh tries once: a host that does not answer keeps its state, with a warning, so a short setting (`\"5s\"`) keeps plans fast while a host is down.", Duration::from_std(Timeouts::default().connect), Duration::from_std(Timeouts::default().retry_for))))
         .block(NestedBlock::single("bastion", bastion));
     NestedBlock::single("ssh", block)
 }
@@ -279,6 +279,11 @@ pub fn target(
     }
     if let Some(timeout) = &block.connect_timeout {
         target = target.retry_for(timeout.get());
+        // A setting shorter than one attempt also bounds the attempt, so that a refresh
+        // (one attempt) of a host that does not answer costs no more than it.
+        if !timeout.get().is_zero() {
+            target.timeouts.connect = target.timeouts.connect.min(timeout.get());
+        }
     }
     target = match (block.sudo, &block.sudo_password) {
         (_, Some(password)) => target.sudo(Sudo::Password(password.clone())),
@@ -438,5 +443,23 @@ mod tests {
         )
         .unwrap();
         assert_eq!(id, "ssh://root@h:22");
+    }
+
+    #[test]
+    fn a_short_connect_timeout_also_bounds_one_attempt() {
+        let with = |setting: Option<&str>| {
+            let mut ssh = block(true, false, None);
+            ssh.connect_timeout = setting.map(|s| s.parse().unwrap());
+            let (target, _) = target(Some(&ssh), &SshDefaults::default(), "h").unwrap();
+            (target.timeouts.connect, target.timeouts.retry_for)
+        };
+        let secs = std::time::Duration::from_secs;
+        assert_eq!(
+            with(None),
+            (Timeouts::default().connect, Timeouts::default().retry_for)
+        );
+        assert_eq!(with(Some("5s")), (secs(5), secs(5)));
+        assert_eq!(with(Some("3m")), (Timeouts::default().connect, secs(180)));
+        assert_eq!(with(Some("0s")), (Timeouts::default().connect, secs(0)));
     }
 }

@@ -245,11 +245,13 @@ async fn converge(
     operation: Operation,
 ) -> Result<AgentModel, Diagnostics> {
     let provider = ctx.provider::<ProviderConfig>()?;
-    // The server may have been created or upgraded earlier in this apply: check again.
-    if let (Ok(version), Some(server)) = (
-        planned.node.version.parse::<K3sVersion>(),
-        provider.servers.of(&planned.server_url),
-    ) {
+    // The server may have been created or upgraded earlier in this apply: check again. A
+    // server outside this configuration is asked through the API, when there is a kubeconfig.
+    let server = match provider.servers.of(&planned.server_url) {
+        Some(known) => Some(known),
+        None => running_server_version(planned.kubeconfig.as_ref()).await,
+    };
+    if let (Ok(version), Some(server)) = (planned.node.version.parse::<K3sVersion>(), server) {
         if let Some(problem) = agent_refused(version, server) {
             return Err(Diagnostics::from_error(
                 "Agent newer than its server",
@@ -279,6 +281,23 @@ async fn converge(
     )
     .await;
     Ok(read_back(planned, &observed, &id, ready))
+}
+
+/// How long asking the API server for its version may take before the agent is touched.
+const VERSION_ASK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The version the cluster's API server runs, asked from this machine with the agent's
+/// kubeconfig; `None` without a kubeconfig or when the API does not say (the join itself then
+/// reports a server it cannot reach).
+async fn running_server_version(kubeconfig: Option<&Secret>) -> Option<K3sVersion> {
+    let api = k3s::DirectApi::from_kubeconfig(kubeconfig?, VERSION_ASK_TIMEOUT).ok()?;
+    match api.server_version().await {
+        Ok(version) => version.parse().ok(),
+        Err(e) => {
+            tracing::debug!("server version not read: {e}");
+            None
+        }
+    }
 }
 
 /// The agent's read-back: the common attributes, the server it is joined to, and whether its

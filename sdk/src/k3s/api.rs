@@ -1,6 +1,7 @@
 //! The Kubernetes API reached from this machine with an admin kubeconfig (embedded
 //! certificates, as K3s writes them), for what cannot go through the node itself: deleting
-//! the Node object of a host that no longer answers.
+//! the Node object of a host that no longer answers, and the server's version before an agent
+//! that joins it from outside the configuration is touched.
 
 use crate::Secret;
 use serde_json::Value as J;
@@ -115,32 +116,71 @@ impl DirectApi {
                 "{name:?} is not a Node name"
             )));
         }
-        let url = format!("{}/api/v1/nodes/{name}", self.server);
-        let response =
-            self.client
-                .delete(&url)
-                .send()
-                .await
-                .map_err(|e| DirectApiError::Unreachable {
-                    server: self.server.clone(),
-                    reason: reason(&e),
-                })?;
-        let status = response.status().as_u16();
-        match status {
+        let response = self
+            .send(
+                self.client
+                    .delete(self.url(&format!("/api/v1/nodes/{name}"))),
+            )
+            .await?;
+        match response.status().as_u16() {
             200 | 202 => Ok(NodeDeletion::Deleted),
             404 => Ok(NodeDeletion::Absent),
-            _ => {
-                let body = response.text().await.unwrap_or_default();
-                let message = serde_json::from_str::<J>(&body)
-                    .ok()
-                    .and_then(|s| s["message"].as_str().map(str::to_owned))
-                    .unwrap_or(body);
-                Err(DirectApiError::Refused {
-                    server: self.server.clone(),
-                    status,
-                    message,
-                })
-            }
+            _ => Err(self.refusal(response).await),
+        }
+    }
+
+    /// The version the API server runs (`gitVersion` of `/version`, e.g. `v1.33.4+k3s1`).
+    pub async fn server_version(&self) -> Result<String, DirectApiError> {
+        let response = self.send(self.client.get(self.url("/version"))).await?;
+        if !response.status().is_success() {
+            return Err(self.refusal(response).await);
+        }
+        let unreadable = |why: String| DirectApiError::Refused {
+            server: self.server.clone(),
+            status: 200,
+            message: why,
+        };
+        let text = response
+            .text()
+            .await
+            .map_err(|e| unreadable(format!("unreadable /version: {}", reason(&e))))?;
+        let body: J = serde_json::from_str(&text)
+            .map_err(|_| unreadable("/version is not JSON".to_owned()))?;
+        body["gitVersion"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| unreadable("/version has no gitVersion".to_owned()))
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.server)
+    }
+
+    async fn send(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, DirectApiError> {
+        request
+            .send()
+            .await
+            .map_err(|e| DirectApiError::Unreachable {
+                server: self.server.clone(),
+                reason: reason(&e),
+            })
+    }
+
+    /// The error for an answer that is not a success: the Status object's `message`, or the body.
+    async fn refusal(&self, response: reqwest::Response) -> DirectApiError {
+        let status = response.status().as_u16();
+        let body = response.text().await.unwrap_or_default();
+        let message = serde_json::from_str::<J>(&body)
+            .ok()
+            .and_then(|s| s["message"].as_str().map(str::to_owned))
+            .unwrap_or(body);
+        DirectApiError::Refused {
+            server: self.server.clone(),
+            status,
+            message,
         }
     }
 }
