@@ -195,12 +195,7 @@ resource "k3s_server" "bad_port" {
 }
 "#;
     let source = format!("{REQUIRED_PROVIDERS}\n{config}");
-    let line_of = |needle: &str| {
-        source
-            .lines()
-            .position(|l| l.contains(needle))
-            .map(|i| i as i64 + 1)
-    };
+    let line_of = |needle: &str| line_in(&source, needle);
     let expected = [
         (
             "Invalid value for version",
@@ -229,6 +224,14 @@ resource "k3s_server" "bad_port" {
         ),
     ];
     validate_fails_with(config, &expected)
+}
+
+/// The 1-based line of `source` that contains `needle`, as Terraform's diagnostics count lines.
+fn line_in(source: &str, needle: &str) -> Option<i64> {
+    source
+        .lines()
+        .position(|l| l.contains(needle))
+        .map(|i| i as i64 + 1)
 }
 
 /// Runs `terraform validate` of `config` on every Terraform version and checks that it fails
@@ -313,12 +316,7 @@ resource "k3s_agent" "agent_and_key" {
 }
 "#;
     let source = format!("{REQUIRED_PROVIDERS}\n{config}");
-    let line_of = |needle: &str| {
-        source
-            .lines()
-            .position(|l| l.contains(needle))
-            .map(|i| i as i64 + 1)
-    };
+    let line_of = |needle: &str| line_in(&source, needle);
     let expected = [
         (
             "Invalid node label",
