@@ -313,8 +313,9 @@ async fn destroy_unbounded(
         .map_err(|e| failed("Removing what OS preparation created failed", e))
 }
 
-/// How long deleting the Node object of an unreachable host may take through the API.
-const DIRECT_API_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long one request to the API from this machine may take (deleting the Node object of an
+/// unreachable host, asking the server's version before an agent joins it).
+pub const DIRECT_API_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// For a host that does not answer: deletes its Node object from this machine through the
 /// API, when there is a kubeconfig to do it with, and says what became of it.

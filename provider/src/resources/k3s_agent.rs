@@ -283,14 +283,11 @@ async fn converge(
     Ok(read_back(planned, &observed, &id, ready))
 }
 
-/// How long asking the API server for its version may take before the agent is touched.
-const VERSION_ASK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
-
 /// The version the cluster's API server runs, asked from this machine with the agent's
 /// kubeconfig; `None` without a kubeconfig or when the API does not say (the join itself then
 /// reports a server it cannot reach).
 async fn running_server_version(kubeconfig: Option<&Secret>) -> Option<K3sVersion> {
-    let api = k3s::DirectApi::from_kubeconfig(kubeconfig?, VERSION_ASK_TIMEOUT).ok()?;
+    let api = k3s::DirectApi::from_kubeconfig(kubeconfig?, lifecycle::DIRECT_API_TIMEOUT).ok()?;
     match api.server_version().await {
         Ok(version) => version.parse().ok(),
         Err(e) => {
