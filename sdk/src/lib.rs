@@ -11,8 +11,10 @@
 //! - [`k3s`] (feature `k3s`, which needs `ssh`): desired K3s configuration turned into files
 //!   and services on a node, read back for drift.
 //!
-//! Planned: `kube` (a Kubernetes API client, directly or through a server node) and `argocd`
-//! (Argo CD installed and its root App-of-Apps seeded).
+//! - [`kubernetes`] (feature `kubernetes`, which needs `ssh`): a Kubernetes API client on the
+//!   `kube` crate, from a kubeconfig or through a server node over SSH;
+//! - [`argocd`] (feature `argocd`): Argo CD installed at a pinned version with server-side
+//!   apply, its repositories and root App-of-Apps Application seeded, its live state read.
 //!
 //! Always there: [`Secret`], the type every layer holds secrets in, and [`home`], `~/` in paths.
 //!
@@ -34,8 +36,12 @@ mod secret;
 
 pub use secret::Secret;
 
+#[cfg(feature = "argocd")]
+pub mod argocd;
 #[cfg(feature = "k3s")]
 pub mod k3s;
+#[cfg(feature = "kubernetes")]
+pub mod kubernetes;
 #[cfg(feature = "oci")]
 pub mod oci;
 #[cfg(feature = "ssh")]

@@ -57,6 +57,18 @@ pub struct Cluster {
     crd_types: RwLock<Vec<ResourceType>>,
     /// When each node last posted its status (kubelet heartbeats).
     pub heartbeats: Mutex<HashMap<String, Instant>>,
+    /// Requests served, by client (the User-Agent's product name): reads and writes.
+    pub requests: Mutex<BTreeMap<String, RequestCount>>,
+}
+
+/// The requests one client made. A dry-run write counts as a write, as it is one to the
+/// API's admission chain; watches count as reads.
+#[derive(Debug, Default, Clone, Copy, serde::Serialize)]
+pub struct RequestCount {
+    /// GET (objects, lists, watches, discovery).
+    pub reads: u64,
+    /// POST, PUT, PATCH and DELETE.
+    pub writes: u64,
 }
 
 /// An API error, rendered as a Kubernetes `Status`.
@@ -168,6 +180,7 @@ impl Cluster {
             builtins: builtins(),
             crd_types: RwLock::new(Vec::new()),
             heartbeats: Mutex::new(HashMap::new()),
+            requests: Mutex::new(BTreeMap::new()),
         };
         cluster.refresh_crd_types();
         for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
@@ -1133,6 +1146,31 @@ pub async fn handle(
     }
     if !cluster.authenticated(client_cert, &parts.headers) {
         return error_response(ApiError::new(401, "Unauthorized", "Unauthorized"));
+    }
+    if path == "/standin/requests" {
+        // The request counts, for tests that check what a client wrote; `?reset` clears them.
+        let mut counts = cluster.requests.lock().expect("requests");
+        let answer = json!(*counts);
+        if parts.uri.query().is_some_and(|q| q.contains("reset")) {
+            counts.clear();
+        }
+        return json_response(200, &answer);
+    }
+    {
+        let agent = parts
+            .headers
+            .get("user-agent")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|ua| ua.split(['/', ' ']).next())
+            .unwrap_or("")
+            .to_owned();
+        let mut counts = cluster.requests.lock().expect("requests");
+        let count = counts.entry(agent).or_default();
+        if parts.method == Method::GET || parts.method == Method::HEAD {
+            count.reads += 1;
+        } else {
+            count.writes += 1;
+        }
     }
     let body = match body.collect().await {
         Ok(b) => b.to_bytes(),

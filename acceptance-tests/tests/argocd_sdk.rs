@@ -1,0 +1,350 @@
+//! The SDK's Argo CD layer against the K3s stand-in on a test-bed node, with the real v3.5.1
+//! install manifest served by the artifact server: install, the root Application seeded, a
+//! second install writing nothing, an object changed out of band rewritten alone, a derived
+//! second version upgrading in place and pruning what it dropped, the live state read with
+//! reads only, and removal in order. The real kubectl checks what is in the cluster.
+//!
+//! There is no Argo CD here: where Argo CD's server would create the `default` AppProject and
+//! `argocd-initial-admin-secret` when it starts, and where its controller would write an
+//! Application's status, this test does it (with kubectl, under kubectl's field manager).
+
+use acceptance_tests::artifacts::ArtifactServer;
+use acceptance_tests::standin::harness::{install_command, write_node_file, Kubectl};
+use acceptance_tests::standin::K3sReleases;
+use acceptance_tests::testbed::TestBed;
+use anyhow::{ensure, Context, Result};
+use k3s_sdk::argocd::{
+    self, Bootstrap, Credentials, Deadline, Repository, RootApplication, Seed, Source, WaitFor,
+};
+use k3s_sdk::kubernetes::ApiClient;
+use k3s_sdk::Secret;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+const VERSION: &str = "v1.33.4+k3s1";
+
+fn manifest_path() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/argocd-v3.5.1-install.yaml")
+}
+
+fn seed() -> Seed {
+    Seed {
+        repositories: vec![Repository {
+            name: "platform-repo".into(),
+            url: "https://git.example.test/platform.git".into(),
+            kind: "git".into(),
+            credentials: Credentials::Https {
+                username: "bot".into(),
+                password: Secret::new("s3cret-token"),
+            },
+        }],
+        settings: BTreeMap::from([("timeout.reconciliation".into(), "60s".into())]),
+        params: BTreeMap::from([("server.insecure".into(), "true".into())]),
+        application_health: true,
+        root: RootApplication {
+            name: "root".into(),
+            repo_url: "https://git.example.test/platform.git".into(),
+            path: "apps".into(),
+            target_revision: "HEAD".into(),
+            project: "default".into(),
+            destination_server: "https://kubernetes.default.svc".into(),
+            destination_namespace: "argocd".into(),
+            automated: Some(argocd::Automated {
+                prune: false,
+                self_heal: false,
+            }),
+            sync_options: vec![],
+            cascade_delete: false,
+        },
+    }
+}
+
+/// The stand-in's request counts for the SDK's client since the last reset.
+fn sdk_requests(kubectl: &Kubectl) -> Result<(u64, u64)> {
+    let counts: Value =
+        serde_json::from_str(&kubectl.ok(&["get", "--raw", "/standin/requests?reset"])?)?;
+    let c = &counts["k3s-sdk"];
+    Ok((
+        c["reads"].as_u64().unwrap_or(0),
+        c["writes"].as_u64().unwrap_or(0),
+    ))
+}
+
+/// Plays Argo CD's server starting: once the AppProject kind is served, it creates the
+/// `default` project and the initial admin password Secret.
+fn play_argocd_server(kubectl: &Kubectl, dir: &Path) -> Result<()> {
+    let objects = dir.join("argocd-server-writes.yaml");
+    std::fs::write(
+        &objects,
+        "apiVersion: argoproj.io/v1alpha1\nkind: AppProject\nmetadata: {name: default, namespace: argocd}\n\
+         spec: {sourceRepos: ['*'], destinations: [{server: '*', namespace: '*'}], clusterResourceWhitelist: [{group: '*', kind: '*'}]}\n\
+         ---\napiVersion: v1\nkind: Secret\nmetadata: {name: argocd-initial-admin-secret, namespace: argocd}\n\
+         data: {password: aW5pdGlhbC1hZG1pbi1wdw==}\n",
+    )?;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let out = kubectl.run(&["apply", "-f", objects.to_str().unwrap()])?;
+        if out.status.success() {
+            return Ok(());
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "the AppProject kind never came: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+#[test]
+fn the_sdk_installs_seeds_upgrades_reads_and_removes_argocd() -> Result<()> {
+    let bed = TestBed::builder().nodes(1).boot()?;
+    let artifacts = ArtifactServer::start(bed.host_address().into())?;
+    let releases = K3sReleases::publish(
+        &artifacts,
+        Path::new(env!("CARGO_BIN_EXE_k3s-standin")),
+        &[VERSION],
+    )?;
+    let manifest_url = artifacts.publish_file("argocd/v3.5.1/install.yaml", &manifest_path())?;
+    let server = bed.node("node-1")?;
+    write_node_file(
+        server,
+        "/etc/rancher/k3s/config.yaml",
+        &format!("tls-san:\n  - {}\n", server.address()),
+        0o600,
+    )?;
+    server.ssh_ok(&install_command(&releases, VERSION, &[], &["server"]))?;
+    let kubectl = Kubectl::for_node(server)?;
+    let kubeconfig = Secret::new(std::fs::read_to_string(kubectl.kubeconfig())?);
+    let work = tempfile::tempdir()?;
+    let runtime = tokio::runtime::Runtime::new()?;
+
+    let text =
+        runtime.block_on(Source::Url(manifest_url.clone()).load(None, Duration::from_secs(30)))?;
+    let bootstrap = Bootstrap::new(&text, "argocd", seed())?;
+    let api = runtime.block_on(ApiClient::from_kubeconfig(&kubeconfig))?;
+    let deadline = || Deadline::after(Duration::from_secs(120), Default::default());
+    sdk_requests(&kubectl)?;
+
+    // --- install: every object written once; Argo CD's server part played alongside -------
+    let started = Instant::now();
+    let applied = std::thread::scope(|s| -> Result<_> {
+        let server_part = s.spawn(|| play_argocd_server(&kubectl, work.path()));
+        let applied = runtime.block_on(bootstrap.apply(&api, &[], WaitFor::Installed, &deadline()));
+        server_part.join().expect("argocd-server part")?;
+        Ok(applied?)
+    })?;
+    let (reads, writes) = sdk_requests(&kubectl)?;
+    eprintln!(
+        "install: {:?}, {} objects written, {reads} reads, {writes} writes",
+        started.elapsed(),
+        applied.written.objects.len()
+    );
+    // namespace + 59 manifest objects + repository Secret + 2 settings overlays + root.
+    ensure!(
+        applied.written.objects.len() == 64,
+        "written: {:#?}",
+        applied.written.objects
+    );
+    ensure!(writes == 64, "{writes} writes for 64 objects");
+    let listed = kubectl.ok(&["get", "-n", "argocd", "deployments,statefulsets,services,serviceaccounts,configmaps,secrets,roles,rolebindings,networkpolicies", "-o", "name"])?;
+    let cluster_wide =
+        kubectl.ok(&["get", "crd,clusterroles,clusterrolebindings", "-o", "name"])?;
+    let manifest = bootstrap.manifest();
+    for r in manifest.refs() {
+        let short = format!("{}/{}", r.kind.to_lowercase(), r.name);
+        let found = listed.lines().chain(cluster_wide.lines()).any(|l| {
+            l.ends_with(&format!("/{}", r.name))
+                && l.to_lowercase().starts_with(&r.kind.to_lowercase())
+        });
+        ensure!(found, "{short} is not in the cluster");
+    }
+    ensure!(manifest.refs().len() == 59);
+    let cm: Value = serde_json::from_str(&kubectl.ok(&[
+        "get",
+        "cm",
+        "argocd-cm",
+        "-n",
+        "argocd",
+        "-o",
+        "json",
+    ])?)?;
+    ensure!(cm["data"]["timeout.reconciliation"] == "60s");
+    ensure!(cm["data"][argocd::APPLICATION_HEALTH_KEY] == argocd::APPLICATION_HEALTH_LUA);
+    ensure!(
+        cm["data"]["resource.exclusions"].is_string(),
+        "the install's keys are gone: {}",
+        cm["data"]
+    );
+
+    // --- a second install writes nothing ---------------------------------------------------
+    let again = runtime.block_on(bootstrap.apply(
+        &api,
+        &bootstrap.inventory(),
+        WaitFor::Installed,
+        &deadline(),
+    ))?;
+    let (reads, writes) = sdk_requests(&kubectl)?;
+    eprintln!("second apply: {reads} reads, {writes} writes");
+    ensure!(
+        again.written.is_empty() && writes == 0,
+        "second apply wrote {:?} ({writes} writes)",
+        again.written
+    );
+
+    // --- the live state read back: reads only ----------------------------------------------
+    // Argo CD's controller writes an Application's status (the CRD has no status subresource).
+    kubectl.ok(&[
+        "patch",
+        "application",
+        "root",
+        "-n",
+        "argocd",
+        "--type=merge",
+        "-p",
+        r#"{"status":{"sync":{"status":"Synced"},"health":{"status":"Healthy"}}}"#,
+    ])?;
+    let seen = runtime.block_on(bootstrap.observe(&api))?;
+    let (reads, writes) = sdk_requests(&kubectl)?;
+    eprintln!("observe: {reads} reads, {writes} writes");
+    ensure!(writes == 0, "observe wrote {writes} times");
+    ensure!(
+        seen.installed_version.as_deref() == Some("v3.5.1"),
+        "{seen:?}"
+    );
+    ensure!(
+        seen.missing.is_empty() && seen.changed.is_empty(),
+        "{seen:?}"
+    );
+    ensure!(
+        seen.root_sync.as_deref() == Some("Synced")
+            && seen.root_health.as_deref() == Some("Healthy"),
+        "{seen:?}"
+    );
+    ensure!(seen.initial_admin_password.as_ref().map(Secret::expose) == Some("initial-admin-pw"));
+    ensure!(seen.applications.len() == 1 && seen.applications[0].name == "root");
+
+    // --- out-of-band changes: only the changed objects are written back --------------------
+    kubectl.ok(&["delete", "deployment", "argocd-repo-server", "-n", "argocd"])?;
+    kubectl.ok(&[
+        "patch",
+        "cm",
+        "argocd-cm",
+        "-n",
+        "argocd",
+        "--type=merge",
+        "-p",
+        r#"{"data":{"timeout.reconciliation":"999s"}}"#,
+    ])?;
+    let seen = runtime.block_on(bootstrap.observe(&api))?;
+    ensure!(
+        seen.missing == ["apps/Deployment/argocd/argocd-repo-server"],
+        "{seen:?}"
+    );
+    ensure!(seen.changed == ["/ConfigMap/argocd/argocd-cm"], "{seen:?}");
+    sdk_requests(&kubectl)?;
+    let healed = runtime.block_on(bootstrap.apply(
+        &api,
+        &bootstrap.inventory(),
+        WaitFor::Installed,
+        &deadline(),
+    ))?;
+    let (_, writes) = sdk_requests(&kubectl)?;
+    let names: Vec<String> = healed
+        .written
+        .objects
+        .iter()
+        .map(|(r, _)| r.to_string())
+        .collect();
+    ensure!(
+        names
+            == [
+                "apps/Deployment/argocd/argocd-repo-server",
+                "/ConfigMap/argocd/argocd-cm"
+            ],
+        "{names:?}"
+    );
+    ensure!(writes == 2, "{writes} writes");
+    let cm: Value = serde_json::from_str(&kubectl.ok(&[
+        "get",
+        "cm",
+        "argocd-cm",
+        "-n",
+        "argocd",
+        "-o",
+        "json",
+    ])?)?;
+    ensure!(
+        cm["data"]["timeout.reconciliation"] == "60s"
+            && cm["data"]["resource.exclusions"].is_string()
+    );
+
+    // --- a second version: one object dropped, the image bumped ----------------------------
+    let v2 = text
+        .replace(
+            "quay.io/argoproj/argocd:v3.5.1",
+            "quay.io/argoproj/argocd:v3.5.2",
+        )
+        .split("\n---\n")
+        .filter(|doc| {
+            !(doc.contains("kind: NetworkPolicy")
+                && doc.contains("name: argocd-dex-server-network-policy"))
+        })
+        .collect::<Vec<_>>()
+        .join("\n---\n");
+    let upgraded = Bootstrap::new(&v2, "argocd", seed())?;
+    ensure!(
+        upgraded.manifest().refs().len() == 58,
+        "the derived manifest has {} objects",
+        upgraded.manifest().refs().len()
+    );
+    let applied = runtime.block_on(upgraded.apply(
+        &api,
+        &bootstrap.inventory(),
+        WaitFor::Installed,
+        &deadline(),
+    ))?;
+    let pruned: Vec<String> = applied.pruned.iter().map(ToString::to_string).collect();
+    ensure!(
+        pruned == ["networking.k8s.io/NetworkPolicy/argocd/argocd-dex-server-network-policy"],
+        "{pruned:?}"
+    );
+    let seen = runtime.block_on(upgraded.observe(&api))?;
+    ensure!(
+        seen.installed_version.as_deref() == Some("v3.5.2"),
+        "{seen:?}"
+    );
+    let policies = kubectl.ok(&["get", "networkpolicies", "-n", "argocd", "-o", "name"])?;
+    ensure!(
+        !policies.contains("argocd-dex-server-network-policy") && policies.lines().count() == 6,
+        "{policies}"
+    );
+
+    // --- removal: the CRDs stay unless asked ------------------------------------------------
+    let removal = argocd::Removal {
+        namespace: "argocd".into(),
+        root: "root".into(),
+        cascade: false,
+        inventory: upgraded.inventory(),
+        delete_crds: false,
+    };
+    runtime
+        .block_on(argocd::remove(&api, &removal, &deadline()))
+        .context("removing")?;
+    let namespaces = kubectl.ok(&["get", "namespaces", "-o", "name"])?;
+    ensure!(!namespaces.contains("namespace/argocd"), "{namespaces}");
+    let crds = kubectl.ok(&["get", "crd", "-o", "name"])?;
+    ensure!(crds.contains("applications.argoproj.io"), "{crds}");
+    let roles = kubectl.ok(&["get", "clusterroles", "-o", "name"])?;
+    ensure!(!roles.contains("argocd-server"), "{roles}");
+    let removal = argocd::Removal {
+        delete_crds: true,
+        ..removal
+    };
+    runtime.block_on(argocd::remove(&api, &removal, &deadline()))?;
+    let crds = kubectl.ok(&["get", "crd", "-o", "name"])?;
+    ensure!(!crds.contains("argoproj.io"), "{crds}");
+    Ok(())
+}
