@@ -4,9 +4,9 @@
 //! second version upgrading in place and pruning what it dropped, the live state read with
 //! reads only, and removal in order. The real kubectl checks what is in the cluster.
 //!
-//! There is no Argo CD here: where Argo CD's server would create the `default` AppProject and
-//! `argocd-initial-admin-secret` when it starts, and where its controller would write an
-//! Application's status, this test does it (with kubectl, under kubectl's field manager).
+//! There is no Argo CD here: the test bed's K3s stand-in plays Argo CD's server starting
+//! (the `default` AppProject and `argocd-initial-admin-secret`), and where Argo CD's
+//! controller would write an Application's status, this test does it with kubectl.
 
 use acceptance_tests::artifacts::ArtifactServer;
 use acceptance_tests::standin::harness::{install_command, write_node_file, Kubectl};
@@ -72,32 +72,6 @@ fn sdk_requests(kubectl: &Kubectl) -> Result<(u64, u64)> {
     ))
 }
 
-/// Plays Argo CD's server starting: once the AppProject kind is served, it creates the
-/// `default` project and the initial admin password Secret.
-fn play_argocd_server(kubectl: &Kubectl, dir: &Path) -> Result<()> {
-    let objects = dir.join("argocd-server-writes.yaml");
-    std::fs::write(
-        &objects,
-        "apiVersion: argoproj.io/v1alpha1\nkind: AppProject\nmetadata: {name: default, namespace: argocd}\n\
-         spec: {sourceRepos: ['*'], destinations: [{server: '*', namespace: '*'}], clusterResourceWhitelist: [{group: '*', kind: '*'}]}\n\
-         ---\napiVersion: v1\nkind: Secret\nmetadata: {name: argocd-initial-admin-secret, namespace: argocd}\n\
-         data: {password: aW5pdGlhbC1hZG1pbi1wdw==}\n",
-    )?;
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let out = kubectl.run(&["apply", "-f", objects.to_str().unwrap()])?;
-        if out.status.success() {
-            return Ok(());
-        }
-        ensure!(
-            Instant::now() < deadline,
-            "the AppProject kind never came: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        std::thread::sleep(Duration::from_millis(300));
-    }
-}
-
 #[test]
 fn the_sdk_installs_seeds_upgrades_reads_and_removes_argocd() -> Result<()> {
     let bed = TestBed::builder().nodes(1).boot()?;
@@ -118,7 +92,6 @@ fn the_sdk_installs_seeds_upgrades_reads_and_removes_argocd() -> Result<()> {
     server.ssh_ok(&install_command(&releases, VERSION, &[], &["server"]))?;
     let kubectl = Kubectl::for_node(server)?;
     let kubeconfig = Secret::new(std::fs::read_to_string(kubectl.kubeconfig())?);
-    let work = tempfile::tempdir()?;
     let runtime = tokio::runtime::Runtime::new()?;
 
     let text =
@@ -128,14 +101,9 @@ fn the_sdk_installs_seeds_upgrades_reads_and_removes_argocd() -> Result<()> {
     let deadline = || Deadline::after(Duration::from_secs(120), Default::default());
     sdk_requests(&kubectl)?;
 
-    // --- install: every object written once; Argo CD's server part played alongside -------
+    // --- install: every object written once -------------------------------------------------
     let started = Instant::now();
-    let applied = std::thread::scope(|s| -> Result<_> {
-        let server_part = s.spawn(|| play_argocd_server(&kubectl, work.path()));
-        let applied = runtime.block_on(bootstrap.apply(&api, &[], WaitFor::Installed, &deadline()));
-        server_part.join().expect("argocd-server part")?;
-        Ok(applied?)
-    })?;
+    let applied = runtime.block_on(bootstrap.apply(&api, &[], WaitFor::Installed, &deadline()))?;
     let (reads, writes) = sdk_requests(&kubectl)?;
     eprintln!(
         "install: {:?}, {} objects written, {reads} reads, {writes} writes",
@@ -223,7 +191,24 @@ fn the_sdk_installs_seeds_upgrades_reads_and_removes_argocd() -> Result<()> {
             && seen.root_health.as_deref() == Some("Healthy"),
         "{seen:?}"
     );
-    ensure!(seen.initial_admin_password.as_ref().map(Secret::expose) == Some("initial-admin-pw"));
+    let password = kubectl.ok(&[
+        "get",
+        "secret",
+        "argocd-initial-admin-secret",
+        "-n",
+        "argocd",
+        "-o",
+        "jsonpath={.data.password}",
+    ])?;
+    let password = String::from_utf8(base64::Engine::decode(
+        &base64::engine::general_purpose::STANDARD,
+        password.trim(),
+    )?)?;
+    ensure!(
+        password.len() == 16
+            && seen.initial_admin_password.as_ref().map(Secret::expose) == Some(password.as_str()),
+        "{seen:?}"
+    );
     ensure!(seen.applications.len() == 1 && seen.applications[0].name == "root");
 
     // --- out-of-band changes: only the changed objects are written back --------------------

@@ -11,6 +11,7 @@
 //!
 //! The binary `terraform-provider-k3s` serves [`provider::K3sProvider`].
 
+pub mod cluster_access;
 pub mod host_location;
 pub mod kubeconfig;
 pub mod nlb_backend;

@@ -30,6 +30,8 @@ pub struct ProviderModel<F: Form = Known> {
     pub installer_url: F::Of<Option<String>>,
     /// Where K3s releases are downloaded from.
     pub release_base_url: F::Of<Option<String>>,
+    /// Where Argo CD's release manifests are mirrored.
+    pub argocd_release_base_url: F::Of<Option<String>>,
     /// SSH defaults.
     pub ssh: F::Of<Option<SshDefaults>>,
     /// OCI tenancies.
@@ -43,6 +45,8 @@ pub struct ProviderConfig {
     pub installer_url: String,
     /// Where K3s releases are downloaded from, when not GitHub (the install script's `GITHUB_URL`).
     pub release_base_url: Option<String>,
+    /// Where `argocd_bootstrap` fetches a release's `install.yaml` unless it names a manifest.
+    pub argocd_release_base_url: String,
     /// Defaults for every resource's `ssh` block.
     pub ssh: SshDefaults,
     /// The `oci_profile` blocks, with their API clients made on first use.
@@ -76,6 +80,11 @@ impl tfplugin_runtime::Provider for K3sProvider {
             Attribute::optional("release_base_url", Type::String)
                 .validate(validators::http_url())
                 .describe("Where K3s releases are downloaded from, for mirrors (the install script's `GITHUB_URL`). Defaults to GitHub."),
+        )
+        .attribute(
+            Attribute::optional("argocd_release_base_url", Type::String)
+                .validate(validators::http_url())
+                .describe(&format!("Where Argo CD's release manifests are fetched from, for mirrors and air-gapped sites: `argocd_bootstrap` reads `<base>/<version>/manifests/install.yaml` unless it sets `manifest_url`. Defaults to `{}`.", k3s_sdk::argocd::RELEASE_BASE_URL)),
         )
         .block(ssh_target::defaults_block())
         .block(oci_profile_block());
@@ -148,6 +157,10 @@ impl tfplugin_runtime::Provider for K3sProvider {
                 .installer_url
                 .unwrap_or_else(|| DEFAULT_INSTALLER_URL.to_owned()),
             release_base_url: config.release_base_url,
+            argocd_release_base_url: config
+                .argocd_release_base_url
+                .map(|base| base.trim_end_matches('/').to_owned())
+                .unwrap_or_else(|| k3s_sdk::argocd::RELEASE_BASE_URL.to_owned()),
             ssh: config.ssh.unwrap_or_default(),
             oci: Arc::new(OciProfiles::new(config.oci_profile)),
             servers: Arc::default(),

@@ -118,6 +118,65 @@ pub fn http_url() -> Arc<dyn Validator> {
     })
 }
 
+/// Where a manifest is read from: an http(s) URL, or `file:///absolute/path`.
+pub fn manifest_url() -> Arc<dyn Validator> {
+    validator("an http(s) URL or file:///path", |value| {
+        let s = text(value)?;
+        let file = s
+            .strip_prefix("file://")
+            .is_some_and(|p| p.starts_with('/') && p.len() > 1);
+        if is_url(s, true) || file {
+            Ok(())
+        } else {
+            Err(format!(
+                "{s:?} is neither an http(s):// URL nor a file:///absolute/path"
+            ))
+        }
+    })
+}
+
+/// A sha256 digest, 64 hex digits.
+pub fn sha256() -> Arc<dyn Validator> {
+    validator("a sha256 digest (64 hex digits)", |value| {
+        let s = text(value)?;
+        if s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit()) {
+            Ok(())
+        } else {
+            Err(format!("{s:?} is not a sha256 digest of 64 hex digits"))
+        }
+    })
+}
+
+/// A Git repository URL Argo CD can pull from: `https://…`, `ssh://…`, or the scp form
+/// `user@host:path`.
+pub fn git_url() -> Arc<dyn Validator> {
+    validator(
+        "an https://, ssh:// or user@host:path repository URL",
+        |value| {
+            let s = text(value)?;
+            let ssh = s
+                .strip_prefix("ssh://")
+                .is_some_and(|r| !r.is_empty() && !r.starts_with('/'));
+            let scp = !s.contains("://")
+                && s.split_once('@').is_some_and(|(user, rest)| {
+                    !user.is_empty()
+                        && rest
+                            .split_once(':')
+                            .is_some_and(|(h, p)| !h.is_empty() && !p.is_empty())
+                });
+            if is_url(s, false) || ssh || scp {
+                Ok(())
+            } else if s.starts_with("http://") {
+                Err(format!("{s:?} is plain http; Argo CD's repository credentials would cross the network in the clear. Use https:// (or ssh)."))
+            } else {
+                Err(format!(
+                    "{s:?} is not an https://, ssh:// or user@host:path repository URL"
+                ))
+            }
+        },
+    )
+}
+
 /// An `https://` URL (the K3s API and supervisor speak only TLS).
 pub fn https_url() -> Arc<dyn Validator> {
     validator("an https URL such as `https://10.0.0.241:6443`", |value| {

@@ -1,8 +1,10 @@
 //! Background loops of the stand-in server, standing in for Kubernetes' controllers:
 //! workloads (Deployments, StatefulSets, DaemonSets, ReplicaSets) report all replicas ready
 //! and available shortly after each change; the node lifecycle controller marks a Node
-//! NotReady (Ready=Unknown, unreachable taints) when its kubelet stops posting status; and
-//! the store is written to disk at most once a second.
+//! NotReady (Ready=Unknown, unreachable taints) when its kubelet stops posting status; the
+//! store is written to disk at most once a second; and, because no Argo CD image can run
+//! here, the test bed plays what Argo CD's `argocd-server` writes when it first starts (see
+//! [`play_argocd_server_start`]).
 
 use super::api::{Cluster, NODE_KEY};
 use super::store::Entry;
@@ -24,6 +26,7 @@ pub fn spawn(cluster: Arc<Cluster>) {
         loop {
             tick.tick().await;
             reconcile_workloads(&c);
+            play_argocd_server_start(&c);
         }
     });
     let c = cluster.clone();
@@ -138,6 +141,77 @@ fn reconcile_workloads(cluster: &Cluster) {
                     applied: entry.applied.clone(),
                 },
             );
+        }
+    }
+}
+
+/// Plays Argo CD's server starting up, as the real one does (`initializeDefaultProject` and
+/// the initial admin password in argo-cd's server and settings code): once an `argocd-server`
+/// Deployment is available and the AppProject kind is served, its namespace gets the `default`
+/// AppProject and the `argocd-initial-admin-secret` (a random password), each only when
+/// missing, written under the field manager `argocd-server`. This is the test bed standing in
+/// for Argo CD, not for Kubernetes.
+fn play_argocd_server_start(cluster: &Cluster) {
+    let Some(projects) = cluster
+        .types()
+        .into_iter()
+        .find(|t| t.group == "argoproj.io" && t.plural == "appprojects")
+    else {
+        return;
+    };
+    let secrets = cluster.builtin("", "secrets");
+    let available: Vec<String> = cluster
+        .store
+        .list("apps/deployments", None)
+        .0
+        .into_iter()
+        .filter(|d| {
+            d["metadata"]["name"] == "argocd-server" && d["metadata"]["deletionTimestamp"].is_null()
+        })
+        .filter(|d| {
+            d["status"]["conditions"].as_array().is_some_and(|c| {
+                c.iter()
+                    .any(|c| c["type"] == "Available" && c["status"] == "True")
+            })
+        })
+        .filter_map(|d| d["metadata"]["namespace"].as_str().map(str::to_owned))
+        .collect();
+    let opts = super::api::WriteOptions {
+        dry_run: false,
+        field_manager: Some("argocd-server".into()),
+    };
+    for ns in available {
+        if cluster
+            .store
+            .get(&projects.storage_key(), &ns, "default")
+            .is_none()
+        {
+            let project = json!({"apiVersion": format!("argoproj.io/{}", projects.version), "kind": "AppProject",
+                "metadata": {"name": "default", "namespace": ns},
+                "spec": {"sourceRepos": ["*"], "destinations": [{"server": "*", "namespace": "*"}],
+                         "clusterResourceWhitelist": [{"group": "*", "kind": "*"}]}});
+            if let Err(e) = cluster.create(&projects, Some(&ns), project, &opts) {
+                warn(&format!(
+                    "playing argocd-server: the default AppProject: {}",
+                    e.status()
+                ));
+            }
+        }
+        if cluster
+            .store
+            .get(&secrets.storage_key(), &ns, "argocd-initial-admin-secret")
+            .is_none()
+        {
+            let password = &sha256_hex(format!("{ns}{:?}", Instant::now()).as_bytes())[..16];
+            let secret = json!({"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+                "metadata": {"name": "argocd-initial-admin-secret", "namespace": ns},
+                "stringData": {"password": password}});
+            if let Err(e) = cluster.create(&secrets, Some(&ns), secret, &opts) {
+                warn(&format!(
+                    "playing argocd-server: the initial admin secret: {}",
+                    e.status()
+                ));
+            }
         }
     }
 }

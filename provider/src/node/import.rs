@@ -18,13 +18,22 @@ use tfplugin_runtime::{Context, Diagnostics};
 /// The parts of an import ID `ssh://user@host:port?host_key=…` (user, port and host key
 /// optional).
 #[derive(Debug, PartialEq, Eq)]
-struct ImportId {
-    user: Option<String>,
-    host: String,
-    port: Option<u16>,
+pub struct ImportId {
+    /// The login user.
+    pub user: Option<String>,
+    /// The host.
+    pub host: String,
+    /// The SSH port.
+    pub port: Option<u16>,
     /// The host's public key, percent-decoded: pinned for the import's connection and recorded
     /// as the resource's `ssh.host_key`.
-    host_key: Option<String>,
+    pub host_key: Option<String>,
+}
+
+/// Parses `ssh://user@host:port?host_key=…`, for any resource imported by the host it is
+/// reached through.
+pub fn parse_ssh_id(id: &str) -> Result<ImportId, String> {
+    parse_import_id(id)
 }
 
 fn parse_import_id(id: &str) -> Result<ImportId, String> {

@@ -1,17 +1,32 @@
 //! `argocd_bootstrap`: Argo CD installed into the cluster at a pinned version with server-side
-//! apply, repository credentials, and the root App-of-Apps Application; reads back the
-//! installed version, missing objects and the root application's sync and health.
+//! apply, its repository credentials, settings and the root App-of-Apps Application; reads back
+//! the version running, the objects missing or changed, and every Application's sync and
+//! health, so that `terraform plan` shows drift.
 //!
-//! Declared and validated; its apply answers "not implemented yet" and changes nothing.
+//! The cluster is reached with a `kubeconfig` or through a `server` node over SSH
+//! ([`cluster_access`]). No API call is made at plan: refresh reads the live state, and the plan
+//! asks for the version configured with nothing missing or changed, so drift plans an update
+//! that writes exactly the objects that differ. What was applied (the inventory) is kept in
+//! private state, so an upgrade deletes what the new version no longer ships.
 
+use crate::cluster_access::{self, Attempt, Reached, ServerAccess};
+use crate::node::import::parse_ssh_id;
+use crate::provider::ProviderConfig;
+use crate::ssh_target::{self, SshBlock};
 use crate::validators;
 use async_trait::async_trait;
+use k3s_sdk::argocd::{self, Bootstrap, Deadline, Observation, Seed, WaitFor};
+use k3s_sdk::kubernetes::{ApiClient, ObjectRef};
 use k3s_sdk::Secret;
 use serde::{Deserialize, Serialize};
-use tfplugin_runtime::cty::{Type, Value};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, OnceLock};
+use tfplugin_runtime::cty::{AttributePath, Type, Value};
 use tfplugin_runtime::schema::{one_of, Attribute, Block, NestedBlock, Schema};
 use tfplugin_runtime::timeouts::{self, Timeouts};
-use tfplugin_runtime::{field_name, Context, Diagnostics, Duration, Form, Known, Models, Resource};
+use tfplugin_runtime::{
+    field_name, Context, Diagnostics, Form, Known, MaybeUnknown, Models, Plan, Planned, Resource,
+};
 
 /// The `argocd_bootstrap` resource type.
 pub struct ArgocdBootstrap;
@@ -23,29 +38,60 @@ pub struct ArgocdModel<F: Form = Known> {
     /// `<namespace>/<root application>`.
     pub id: F::Of<Option<String>>,
     /// The cluster's kubeconfig.
-    pub kubeconfig: F::Of<Secret>,
+    pub kubeconfig: F::Of<Option<Secret>>,
+    /// Or a server node to reach the cluster through.
+    pub server: F::Of<Option<ServerAccess>>,
     /// The Argo CD release.
     pub version: F::Of<String>,
     /// Where `install.yaml` is.
     pub manifest_url: F::Of<Option<String>>,
+    /// The manifest's pinned sha256.
+    pub manifest_sha256: F::Of<Option<String>>,
     /// Argo CD's namespace.
     pub namespace: F::Of<String>,
-    /// How long to wait for Argo CD.
-    pub wait_timeout: F::Of<Duration>,
+    /// How far create and update wait.
+    pub wait_for: F::Of<String>,
+    /// Delete the CRDs on destroy.
+    pub delete_crds: F::Of<bool>,
+    /// Set the Application health check in `argocd-cm`.
+    pub application_health_check: F::Of<bool>,
+    /// Keys set in `argocd-cm`.
+    pub settings: F::Of<Option<BTreeMap<String, String>>>,
+    /// Keys set in `argocd-cmd-params-cm`.
+    pub cmd_params: F::Of<Option<BTreeMap<String, String>>>,
     /// The version running.
     pub installed_version: F::Of<Option<String>>,
-    /// Objects of the manifest missing from the cluster.
+    /// Objects missing from the cluster.
     pub missing_objects: F::Of<Option<Vec<String>>>,
+    /// Objects that differ from what was applied.
+    pub changed_objects: F::Of<Option<Vec<String>>>,
     /// The root Application's sync status.
     pub root_sync_status: F::Of<Option<String>>,
     /// The root Application's health.
     pub root_health_status: F::Of<Option<String>>,
+    /// Every Application in the namespace.
+    pub applications: F::Of<Option<Vec<ApplicationRow>>>,
+    /// Argo CD's initial admin password.
+    pub initial_admin_password: F::Of<Option<Secret>>,
     /// Repositories.
     pub repository: F::Of<Vec<Repository>>,
     /// The root Application.
     pub root_application: F::Of<RootApplication>,
     /// Deadlines.
     pub timeouts: F::Of<Timeouts>,
+}
+
+/// One Application, as `kubectl get applications` shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApplicationRow {
+    /// Its name.
+    pub name: String,
+    /// Sync status.
+    pub sync_status: String,
+    /// Health.
+    pub health_status: String,
+    /// Sync wave.
+    pub wave: i64,
 }
 
 /// A `repository` block.
@@ -78,29 +124,44 @@ pub struct RootApplication {
     pub target_revision: String,
     /// Argo CD project.
     pub project: String,
+    /// Destination cluster.
+    pub destination_server: String,
+    /// Destination namespace.
+    pub destination_namespace: Option<String>,
     /// Sync automatically.
     pub automated_sync: bool,
     /// Prune when syncing.
     pub prune: bool,
     /// Revert live changes.
     pub self_heal: bool,
+    /// Sync options.
+    pub sync_options: Option<Vec<String>>,
+    /// Deleting the root deletes what it manages.
+    pub cascade_delete: bool,
 }
 
 impl Models for ArgocdBootstrap {
     type Model<F: Form> = ArgocdModel<F>;
 }
 
-/// The answer to `operation` (named as in the `timeouts` block) until it is implemented.
-fn not_implemented(operation: &str) -> Diagnostics {
-    Diagnostics::from_error(
-        format!("argocd_bootstrap: {operation} is not implemented yet"),
-        format!(
-            "This version of terraform-provider-k3s declares argocd_bootstrap and validates its \
-             configuration, but cannot {operation} it yet. Plans are accurate; apply will fail \
-             here without changing anything."
-        ),
-    )
+/// What `argocd_bootstrap` keeps in private state: the objects it applied.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Private {
+    #[serde(default)]
+    inventory: Vec<ObjectRef>,
 }
+
+impl Private {
+    fn of(ctx: &Context) -> Private {
+        serde_json::from_slice(&ctx.private()).unwrap_or_default()
+    }
+
+    fn save(&self, ctx: &Context) {
+        ctx.set_private(serde_json::to_vec(self).unwrap_or_default());
+    }
+}
+
+const WAIT_FOR: &[&str] = &["installed", "root_synced", "root_healthy"];
 
 #[async_trait]
 impl Resource for ArgocdBootstrap {
@@ -111,59 +172,499 @@ impl Resource for ArgocdBootstrap {
     fn schema(&self) -> Schema {
         let repository = Block::new("A repository Argo CD may pull from, stored as a labelled Secret in the Argo CD namespace.")
             .attribute(Attribute::required("name", Type::String).describe("Name of the repository Secret."))
-            .attribute(Attribute::required("url", Type::String).describe("Repository URL (https or ssh)."))
+            .attribute(Attribute::required("url", Type::String).validate(validators::git_url()).describe("Repository URL: `https://…`, `ssh://…` or `user@host:path`."))
             .attribute(Attribute::optional("type", Type::String).default(Value::string("git")).validate(one_of(&["git", "helm"])).describe("`git` or `helm`."))
-            .attribute(Attribute::optional("username", Type::String).describe("User name for https."))
-            .attribute(Attribute::optional("password", Type::String).sensitive().describe("Password or token for https."))
-            .attribute(Attribute::optional("ssh_private_key", Type::String).sensitive().describe("Private key for ssh URLs."));
+            .attribute(Attribute::optional("username", Type::String).describe("User name, for an https URL."))
+            .attribute(Attribute::optional("password", Type::String).sensitive().describe("Password or token, for an https URL."))
+            .attribute(Attribute::optional("ssh_private_key", Type::String).sensitive().describe("Private key, for an ssh URL."));
         let root = Block::new("The root Application of the App-of-Apps: it points at the directory holding the other Applications.")
-            .attribute(Attribute::optional("name", Type::String).default(Value::string("root")).describe("Application name."))
-            .attribute(Attribute::required("repo_url", Type::String).describe("Repository holding the Applications."))
+            .attribute(Attribute::optional("name", Type::String).default(Value::string("root")).requires_replace().describe("Application name."))
+            .attribute(Attribute::required("repo_url", Type::String).validate(validators::git_url()).describe("Repository holding the Applications."))
             .attribute(Attribute::required("path", Type::String).describe("Directory of the Applications in the repository."))
             .attribute(Attribute::optional("target_revision", Type::String).default(Value::string("HEAD")).describe("Branch, tag or commit."))
             .attribute(Attribute::optional("project", Type::String).default(Value::string("default")).describe("Argo CD project."))
-            .attribute(Attribute::optional("automated_sync", Type::Bool).default(Value::Bool(true)).describe("Sync automatically."))
-            .attribute(Attribute::optional("prune", Type::Bool).default(Value::Bool(false)).describe("Delete objects removed from Git when syncing."))
-            .attribute(Attribute::optional("self_heal", Type::Bool).default(Value::Bool(false)).describe("Revert live changes (hot-fixes) to what Git says."));
-        let block = Block::new("Argo CD installed into a cluster, with its repositories and the root App-of-Apps Application.")
+            .attribute(Attribute::optional("destination_server", Type::String).default(Value::string("https://kubernetes.default.svc")).describe("The cluster the Applications are deployed to."))
+            .attribute(Attribute::optional("destination_namespace", Type::String).describe("The namespace they are deployed to. Defaults to Argo CD's namespace."))
+            .attribute(Attribute::optional("automated_sync", Type::Bool).default(Value::Bool(true)).describe("Sync automatically when Git changes."))
+            .attribute(Attribute::optional("prune", Type::Bool).default(Value::Bool(false)).describe("Delete objects removed from Git when syncing (opt-in, as in Argo CD)."))
+            .attribute(Attribute::optional("self_heal", Type::Bool).default(Value::Bool(false)).describe("Revert live changes (hot-fixes) to what Git says (opt-in, as in Argo CD)."))
+            .attribute(Attribute::optional("sync_options", Type::list(Type::String)).describe("Sync options, e.g. `[\"CreateNamespace=true\", \"ServerSideApply=true\"]`."))
+            .attribute(Attribute::optional("cascade_delete", Type::Bool).default(Value::Bool(false)).describe("Deleting the root Application deletes everything it manages (the cascade finalizer is set). Off by default: destroy then leaves the Applications' workloads running."));
+        let application = Type::object([("name", Type::String), ("sync_status", Type::String), ("health_status", Type::String), ("wave", Type::Number)]);
+        let block = Block::new("Argo CD installed into a cluster at a pinned version, with its repositories, settings and the root App-of-Apps Application; the live state read back.")
             .attribute(Attribute::computed("id", Type::String).stable().describe("`<namespace>/<root application>`."))
-            .attribute(Attribute::required("kubeconfig", Type::String).sensitive().describe("Kubeconfig of the cluster, e.g. `k3s_server.main.kubeconfig`."))
-            .attribute(Attribute::required("version", Type::String).validate(validators::semver_tag()).describe("The Argo CD release, pinned: `vX.Y.Z`."))
-            .attribute(Attribute::optional("manifest_url", Type::String).validate(validators::http_url()).describe("Where to fetch `install.yaml`. Defaults to the release's manifest on GitHub."))
-            .attribute(Attribute::optional("namespace", Type::String).default(Value::string("argocd")).requires_replace().describe("Namespace Argo CD is installed in."))
-            .attribute(Attribute::optional("wait_timeout", Type::String).default(Value::string("10m")).validate(validators::duration()).describe("How long to wait for Argo CD to become available."))
-            .attribute(Attribute::computed("installed_version", Type::String).describe("The Argo CD version running in the cluster."))
-            .attribute(Attribute::computed("missing_objects", Type::list(Type::String)).describe("Objects of the manifest missing from the cluster."))
+            .attribute(Attribute::optional("kubeconfig", Type::String).sensitive().describe("Kubeconfig of the cluster, e.g. `k3s_server.main.kubeconfig`. Exactly one of this and a `server` block."))
+            .attribute(Attribute::required("version", Type::String).validate(validators::semver_tag()).describe("The Argo CD release, pinned: `vX.Y.Z`. The manifest's argocd-server image must carry this tag."))
+            .attribute(Attribute::optional("manifest_url", Type::String).validate(validators::manifest_url()).describe("Where to read `install.yaml` (`https://`, `http://` or `file:///path` for air-gapped sites). Defaults to the release's manifest under the provider's `argocd_release_base_url`."))
+            .attribute(Attribute::optional("manifest_sha256", Type::String).validate(validators::sha256()).describe("The manifest's sha256 (hex), checked before anything is applied."))
+            .attribute(Attribute::optional("namespace", Type::String).default(Value::string(argocd::DEFAULT_NAMESPACE)).requires_replace().describe("Namespace Argo CD is installed in."))
+            .attribute(Attribute::optional("wait_for", Type::String).default(Value::string("installed")).validate(one_of(WAIT_FOR)).describe("How far create and update wait, within `timeouts`: `installed` (Argo CD rolled out and the root Application applied), `root_synced` or `root_healthy`."))
+            .attribute(Attribute::optional("delete_crds", Type::Bool).default(Value::Bool(false)).describe("Delete Argo CD's CRDs on destroy, which deletes every Application, AppProject and ApplicationSet in the cluster."))
+            .attribute(Attribute::optional("application_health_check", Type::Bool).default(Value::Bool(true)).describe("Set the health check for `argoproj.io/Application` in `argocd-cm`, so that child Applications in sync waves gate each other."))
+            .attribute(Attribute::optional("settings", Type::map(Type::String)).describe("Keys set in `argocd-cm` (applied under their own field manager; the install's keys are kept)."))
+            .attribute(Attribute::optional("cmd_params", Type::map(Type::String)).describe("Keys set in `argocd-cmd-params-cm`, e.g. `server.insecure`."))
+            .attribute(Attribute::computed("installed_version", Type::String).describe("The version argocd-server runs, once rolled out."))
+            .attribute(Attribute::computed("missing_objects", Type::list(Type::String)).describe("Objects applied by this resource that are missing from the cluster (`group/Kind/namespace/name`)."))
+            .attribute(Attribute::computed("changed_objects", Type::list(Type::String)).describe("Objects applied by this resource whose fields differ from what was applied."))
             .attribute(Attribute::computed("root_sync_status", Type::String).describe("Sync status of the root Application (`Synced`, `OutOfSync`, …)."))
-            .attribute(Attribute::computed("root_health_status", Type::String).describe("Health of the root Application (`Healthy`, `Degraded`, …)."))
+            .attribute(Attribute::computed("root_health_status", Type::String).describe("Health of the root Application (`Healthy`, `Progressing`, `Degraded`, …)."))
+            .attribute(Attribute::computed("applications", Type::list(application)).describe("Every Application in the namespace with its sync status, health and sync wave, by wave."))
+            .attribute(Attribute::computed("initial_admin_password", Type::String).sensitive().describe("The `admin` password Argo CD generated (`argocd-initial-admin-secret`), while it keeps it."))
             .block(NestedBlock::list("repository", repository))
             .block(NestedBlock::single("root_application", root).required())
+            .block(cluster_access::server_block())
             .block(timeouts::block("15m", "15m", "10m"));
         Schema::new(block)
     }
 
-    async fn create(&self, _ctx: &Context, _planned: ArgocdModel) -> Result<ArgocdModel, Diagnostics> {
-        Err(not_implemented(field_name!(Timeouts, create)))
+    async fn validate(&self, config: &ArgocdModel<Planned>, diagnostics: &mut Diagnostics) {
+        check_config(config, diagnostics);
     }
 
-    async fn read(
-        &self,
-        _ctx: &Context,
-        current: ArgocdModel,
-    ) -> Result<Option<ArgocdModel>, Diagnostics> {
-        Ok(Some(current))
+    async fn modify_plan(&self, _ctx: &Context, plan: &mut Plan<Self>, _diagnostics: &mut Diagnostics) {
+        let planned = &mut plan.planned;
+        if let (MaybeUnknown::Known(namespace), MaybeUnknown::Known(root)) = (&planned.namespace, &planned.root_application) {
+            planned.id = MaybeUnknown::Known(Some(format!("{namespace}/{}", root.name)));
+        }
+        // What apply brings about: the version configured, nothing missing or changed. A
+        // refresh that found otherwise makes this an update.
+        planned.installed_version = match &planned.version {
+            MaybeUnknown::Known(version) => MaybeUnknown::Known(Some(version.clone())),
+            MaybeUnknown::Unknown(_) => MaybeUnknown::unknown(),
+        };
+        planned.missing_objects = MaybeUnknown::Known(Some(Vec::new()));
+        planned.changed_objects = MaybeUnknown::Known(Some(Vec::new()));
+        if plan.prior.is_some() && plan.changes() {
+            let planned = &mut plan.planned;
+            planned.root_sync_status = MaybeUnknown::unknown();
+            planned.root_health_status = MaybeUnknown::unknown();
+            planned.applications = MaybeUnknown::unknown();
+            planned.initial_admin_password = MaybeUnknown::unknown();
+        }
     }
 
-    async fn update(
-        &self,
-        _ctx: &Context,
-        _prior: ArgocdModel,
-        _planned: ArgocdModel,
-    ) -> Result<ArgocdModel, Diagnostics> {
-        Err(not_implemented(field_name!(Timeouts, update)))
+    async fn create(&self, ctx: &Context, planned: ArgocdModel) -> Result<ArgocdModel, Diagnostics> {
+        let deadline = planned.timeouts.create.get();
+        apply(ctx, planned, deadline, "create").await
     }
 
-    async fn delete(&self, _ctx: &Context, _prior: ArgocdModel) -> Result<(), Diagnostics> {
-        Err(not_implemented(field_name!(Timeouts, delete)))
+    async fn read(&self, ctx: &Context, current: ArgocdModel) -> Result<Option<ArgocdModel>, Diagnostics> {
+        let api = match cluster_access::connect(ctx, current.kubeconfig.as_ref(), current.server.as_ref(), Attempt::Once).await? {
+            Some(Reached::Api(api)) => api,
+            None | Some(Reached::Unreachable) => return Ok(Some(current)),
+        };
+        let bootstrap = match bootstrap_of(ctx, &current).await {
+            Ok(b) => b,
+            Err(e) => {
+                ctx.warn("Cannot read the Argo CD manifest; the state is kept as it was", e.to_string());
+                return Ok(Some(current));
+            }
+        };
+        match bootstrap.observe(&api).await {
+            Ok(seen) if !seen.namespace_exists => Ok(None),
+            Ok(seen) => Ok(Some(recorded(current, seen))),
+            Err(argocd::Error::Api(e @ k3s_sdk::kubernetes::Error::Unreachable { .. })) => {
+                cluster_access::unreachable(ctx, api.server(), &e);
+                Ok(Some(current))
+            }
+            Err(e) => Err(failed("Cannot read Argo CD", e)),
+        }
+    }
+
+    async fn update(&self, ctx: &Context, _prior: ArgocdModel, planned: ArgocdModel) -> Result<ArgocdModel, Diagnostics> {
+        let deadline = planned.timeouts.update.get();
+        apply(ctx, planned, deadline, "update").await
+    }
+
+    async fn delete(&self, ctx: &Context, prior: ArgocdModel) -> Result<(), Diagnostics> {
+        let Some(Reached::Api(api)) = cluster_access::connect(ctx, prior.kubeconfig.as_ref(), prior.server.as_ref(), Attempt::Retrying).await? else {
+            return Ok(());
+        };
+        let mut inventory = Private::of(ctx).inventory;
+        if inventory.is_empty() {
+            // Imported: what this configuration would have applied.
+            inventory = bootstrap_of(ctx, &prior).await?.inventory();
+        }
+        let removal = argocd::Removal {
+            namespace: prior.namespace.clone(),
+            root: prior.root_application.name.clone(),
+            cascade: prior.root_application.cascade_delete,
+            inventory,
+            delete_crds: prior.delete_crds,
+        };
+        let deadline = Deadline::after(prior.timeouts.delete.get(), ctx.cancelled().clone());
+        match argocd::remove(&api, &removal, &deadline).await {
+            Ok(()) => Ok(()),
+            Err(argocd::Error::Api(e @ k3s_sdk::kubernetes::Error::Unreachable { .. })) => {
+                ctx.warn(
+                    format!("The cluster at {} is unreachable; Argo CD is left in it", api.server()),
+                    format!("{e}. The resource is removed from the state; what was applied stays in the cluster."),
+                );
+                Ok(())
+            }
+            Err(e) => Err(failed("Cannot remove Argo CD", e)),
+        }
+    }
+
+    /// `ssh://user@host:port/<namespace>/<root application>` (through a server node, read
+    /// whole so the first plan is empty), or `<namespace>/<root application>` (kubeconfig
+    /// mode: the first apply adopts it, writing only what differs).
+    async fn import(&self, ctx: &Context, id: &str, blank: ArgocdModel) -> Result<ArgocdModel, Diagnostics> {
+        let (server, path) = match id.strip_prefix("ssh://") {
+            Some(_) => {
+                let (address, path) = split_ssh_path(id)?;
+                (Some(server_of(ctx, &address)?), path)
+            }
+            None => (None, id.to_owned()),
+        };
+        let (namespace, root) = match path.split_once('/') {
+            Some((ns, root)) if !ns.is_empty() && !root.is_empty() && !root.contains('/') => (ns.to_owned(), root.to_owned()),
+            _ => return Err(Diagnostics::from_error("Invalid import ID", format!("{id:?}: import IDs look like <namespace>/<root application> (with a kubeconfig in the configuration) or ssh://user@host:port/<namespace>/<root application> (through a server node)."))),
+        };
+        let placeholder = RootApplication {
+            name: root.clone(),
+            repo_url: String::new(),
+            path: String::new(),
+            target_revision: String::new(),
+            project: String::new(),
+            destination_server: String::new(),
+            destination_namespace: None,
+            automated_sync: false,
+            prune: false,
+            self_heal: false,
+            sync_options: None,
+            cascade_delete: false,
+        };
+        let Some(server) = server else {
+            return Ok(ArgocdModel { id: Some(format!("{namespace}/{root}")), namespace, root_application: placeholder, ..blank });
+        };
+        let Some(Reached::Api(api)) = cluster_access::connect(ctx, None, Some(&server), Attempt::Retrying).await? else {
+            return Err(Diagnostics::from_error("Cannot import", "the server node did not answer"));
+        };
+        let adopted = argocd::adopt(&api, &namespace, &root).await.map_err(|e| failed(&format!("Cannot import {id}"), e))?;
+        let version = adopted.version.clone().ok_or_else(|| Diagnostics::from_error(format!("Cannot import {id}"), "argocd-server is not rolled out, so the version Argo CD runs cannot be read; import once it runs."))?;
+        Ok(ArgocdModel {
+            id: Some(format!("{namespace}/{root}")),
+            server: Some(server),
+            version,
+            root_application: root_model(&adopted.root, &namespace),
+            repository: adopted.repositories.iter().map(repository_model).collect(),
+            settings: (!adopted.settings.is_empty()).then_some(adopted.settings),
+            cmd_params: (!adopted.params.is_empty()).then_some(adopted.params),
+            application_health_check: adopted.application_health,
+            namespace,
+            ..blank
+        })
+    }
+}
+
+/// Create and update: install or upgrade, seed, prune, wait; then read back.
+async fn apply(ctx: &Context, planned: ArgocdModel, within: std::time::Duration, operation: &str) -> Result<ArgocdModel, Diagnostics> {
+    let Some(Reached::Api(api)) = cluster_access::connect(ctx, planned.kubeconfig.as_ref(), planned.server.as_ref(), Attempt::Retrying).await? else {
+        return Err(Diagnostics::from_error("No cluster to apply to", "Set `kubeconfig` or a `server` block."));
+    };
+    let bootstrap = bootstrap_of(ctx, &planned).await?;
+    warn_if_too_few_nodes(ctx, &api, &bootstrap).await;
+    let wait_for = match planned.wait_for.as_str() {
+        "root_synced" => WaitFor::RootSynced,
+        "root_healthy" => WaitFor::RootHealthy,
+        _ => WaitFor::Installed,
+    };
+    let previous = Private::of(ctx).inventory;
+    let deadline = Deadline::after(within, ctx.cancelled().clone());
+    let applied = match bootstrap.apply(&api, &previous, wait_for, &deadline).await {
+        Ok(applied) => applied,
+        Err(e) => {
+            // What was applied stays tracked: on create the resource is kept (tainted), so the
+            // next apply replaces it and a destroy removes it.
+            let mut inventory = previous;
+            for r in bootstrap.inventory() {
+                if !inventory.contains(&r) {
+                    inventory.push(r);
+                }
+            }
+            Private { inventory }.save(ctx);
+            if operation == "create" {
+                ctx.keep_partial_state(&planned);
+            }
+            return Err(failed(&format!("Cannot {operation} Argo CD"), e));
+        }
+    };
+    tracing::info!(written = applied.written.objects.len(), pruned = applied.pruned.len(), "argocd_bootstrap applied");
+    Private { inventory: bootstrap.inventory() }.save(ctx);
+    let seen = bootstrap.observe(&api).await.map_err(|e| failed("Cannot read Argo CD back", e))?;
+    if !seen.missing.is_empty() || !seen.changed.is_empty() || seen.installed_version.as_deref() != Some(planned.version.as_str()) {
+        return Err(Diagnostics::from_error(
+            "Argo CD does not hold what was applied",
+            format!("After the apply: missing {:?}, changed {:?}, running {:?} (wanted {}). Another controller may be rewriting these objects.", seen.missing, seen.changed, seen.installed_version, planned.version),
+        ));
+    }
+    Ok(recorded(planned, seen))
+}
+
+fn failed(summary: &str, error: impl std::fmt::Display) -> Diagnostics {
+    Diagnostics::from_error(summary, error.to_string())
+}
+
+/// Manifests read in this provider run, by source: a plan's refresh and its apply read once.
+fn manifest_cache() -> &'static Mutex<BTreeMap<String, Arc<String>>> {
+    static CACHE: OnceLock<Mutex<BTreeMap<String, Arc<String>>>> = OnceLock::new();
+    CACHE.get_or_init(Mutex::default)
+}
+
+/// The manifest's URL: the resource's `manifest_url`, else the release's under the provider's
+/// `argocd_release_base_url`.
+fn manifest_url(ctx: &Context, model: &ArgocdModel) -> Result<String, Diagnostics> {
+    Ok(match &model.manifest_url {
+        Some(url) => url.clone(),
+        None => argocd::release_url_at(&ctx.provider::<ProviderConfig>()?.argocd_release_base_url, &model.version),
+    })
+}
+
+/// The model's Argo CD: its manifest (read once per run, checked against its pin and its
+/// version) with what is seeded.
+async fn bootstrap_of(ctx: &Context, model: &ArgocdModel) -> Result<Bootstrap, Diagnostics> {
+    let url = manifest_url(ctx, model)?;
+    let key = format!("{url}#{}", model.manifest_sha256.as_deref().unwrap_or(""));
+    let cached = manifest_cache().lock().expect("cache").get(&key).cloned();
+    let text = match cached {
+        Some(text) => text,
+        None => {
+            let source = argocd::Source::Url(url.clone());
+            let text = ctx
+                .unless_cancelled("Reading the Argo CD manifest", async {
+                    source.load(model.manifest_sha256.as_deref(), std::time::Duration::from_secs(120)).await.map_err(|e| failed("Cannot read the Argo CD manifest", e))
+                })
+                .await?;
+            let text = Arc::new(text);
+            manifest_cache().lock().expect("cache").insert(key, text.clone());
+            text
+        }
+    };
+    let bootstrap = Bootstrap::new(&text, &model.namespace, seed_of(model)).map_err(|e| failed("Cannot use the Argo CD manifest", e))?;
+    match bootstrap.manifest().version() {
+        Some(v) if v == model.version => Ok(bootstrap),
+        other => Err(Diagnostics::from_error(
+            "The manifest is not the version configured",
+            format!("{url} runs argocd-server {}, but `version` is {}. Point `manifest_url` at the {} manifest, or set `version` to what it runs.", other.as_deref().unwrap_or("(no image tag)"), model.version, model.version),
+        )),
+    }
+}
+
+async fn warn_if_too_few_nodes(ctx: &Context, api: &ApiClient, bootstrap: &Bootstrap) {
+    let spread = bootstrap.manifest().spread_workloads();
+    let Some(needed) = spread.iter().map(|(_, r)| *r).max() else {
+        return;
+    };
+    let Ok(nodes) = api.list("v1", "Node", None, None).await else {
+        return;
+    };
+    if (nodes.len() as u64) < needed {
+        let names: Vec<String> = spread.iter().map(|(n, r)| format!("{n} ({r})")).collect();
+        ctx.warn(
+            format!("This manifest needs {needed} nodes; the cluster has {}", nodes.len()),
+            format!("{} must run their replicas on distinct nodes (required anti-affinity), so they cannot all start here and the roll-out wait will run out. Use the non-HA install.yaml on fewer than {needed} nodes.", names.join(", ")),
+        );
+    }
+}
+
+fn seed_of(model: &ArgocdModel) -> Seed {
+    let root = &model.root_application;
+    Seed {
+        repositories: model
+            .repository
+            .iter()
+            .map(|r| argocd::Repository {
+                name: r.name.clone(),
+                url: r.url.clone(),
+                kind: r.r#type.clone(),
+                credentials: match (&r.ssh_private_key, &r.username, &r.password) {
+                    (Some(key), _, _) => argocd::Credentials::Ssh { private_key: key.clone() },
+                    (None, Some(username), Some(password)) => argocd::Credentials::Https { username: username.clone(), password: password.clone() },
+                    _ => argocd::Credentials::None,
+                },
+            })
+            .collect(),
+        settings: model.settings.clone().unwrap_or_default(),
+        params: model.cmd_params.clone().unwrap_or_default(),
+        application_health: model.application_health_check,
+        root: argocd::RootApplication {
+            name: root.name.clone(),
+            repo_url: root.repo_url.clone(),
+            path: root.path.clone(),
+            target_revision: root.target_revision.clone(),
+            project: root.project.clone(),
+            destination_server: root.destination_server.clone(),
+            destination_namespace: root.destination_namespace.clone().unwrap_or_else(|| model.namespace.clone()),
+            automated: root.automated_sync.then_some(argocd::Automated { prune: root.prune, self_heal: root.self_heal }),
+            sync_options: root.sync_options.clone().unwrap_or_default(),
+            cascade_delete: root.cascade_delete,
+        },
+    }
+}
+
+fn root_model(root: &argocd::RootApplication, namespace: &str) -> RootApplication {
+    RootApplication {
+        name: root.name.clone(),
+        repo_url: root.repo_url.clone(),
+        path: root.path.clone(),
+        target_revision: root.target_revision.clone(),
+        project: root.project.clone(),
+        destination_server: root.destination_server.clone(),
+        destination_namespace: (root.destination_namespace != namespace).then(|| root.destination_namespace.clone()),
+        automated_sync: root.automated.is_some(),
+        prune: root.automated.is_some_and(|a| a.prune),
+        self_heal: root.automated.is_some_and(|a| a.self_heal),
+        sync_options: (!root.sync_options.is_empty()).then(|| root.sync_options.clone()),
+        cascade_delete: root.cascade_delete,
+    }
+}
+
+fn repository_model(repo: &argocd::Repository) -> Repository {
+    let (username, password, ssh_private_key) = match &repo.credentials {
+        argocd::Credentials::None => (None, None, None),
+        argocd::Credentials::Https { username, password } => (Some(username.clone()), Some(password.clone()), None),
+        argocd::Credentials::Ssh { private_key } => (None, None, Some(private_key.clone())),
+    };
+    Repository { name: repo.name.clone(), url: repo.url.clone(), r#type: repo.kind.clone(), username, password, ssh_private_key }
+}
+
+/// The model with what was observed.
+fn recorded(mut model: ArgocdModel, seen: Observation) -> ArgocdModel {
+    model.id = Some(format!("{}/{}", model.namespace, model.root_application.name));
+    model.installed_version = seen.installed_version;
+    model.missing_objects = Some(seen.missing);
+    model.changed_objects = Some(seen.changed);
+    model.root_sync_status = seen.root_sync;
+    model.root_health_status = seen.root_health;
+    model.applications = Some(
+        seen.applications
+            .into_iter()
+            .map(|a| ApplicationRow { name: a.name, sync_status: a.sync_status, health_status: a.health_status, wave: a.wave })
+            .collect(),
+    );
+    model.initial_admin_password = seen.initial_admin_password;
+    model
+}
+
+/// `ssh://user@host:port/<namespace>/<root>?host_key=…` split into the node's ID (with its
+/// query) and the path.
+fn split_ssh_path(id: &str) -> Result<(String, String), Diagnostics> {
+    let (before, query) = match id.split_once('?') {
+        Some((before, query)) => (before, Some(query)),
+        None => (id, None),
+    };
+    let rest = &before["ssh://".len()..];
+    let (address, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let node = match query {
+        Some(q) => format!("ssh://{address}?{q}"),
+        None => format!("ssh://{address}"),
+    };
+    Ok((node, path.to_owned()))
+}
+
+/// The `server` block an `ssh://` import ID describes (settings equal to the provider's are
+/// left unset, as a configuration would leave them).
+fn server_of(ctx: &Context, node_id: &str) -> Result<ServerAccess, Diagnostics> {
+    let provider = ctx.provider::<ProviderConfig>()?;
+    let parsed = parse_ssh_id(node_id).map_err(|e| Diagnostics::from_error("Invalid import ID", e))?;
+    let default_user = provider.ssh.user.as_deref().unwrap_or(ssh_target::DEFAULT_USER);
+    let user = parsed.user.filter(|u| u != default_user);
+    let port = parsed.port.filter(|p| *p != k3s_sdk::ssh::DEFAULT_PORT);
+    let ssh = (user.is_some() || port.is_some() || parsed.host_key.is_some()).then(|| SshBlock { user, port, host_key: parsed.host_key, ..SshBlock::default() });
+    Ok(ServerAccess { host: parsed.host, ssh })
+}
+
+/// The checks `terraform validate` runs, each error at its attribute.
+fn check_config(config: &ArgocdModel<Planned>, diagnostics: &mut Diagnostics) {
+    let at = AttributePath::attribute;
+    let kubeconfig_set = match &config.kubeconfig {
+        MaybeUnknown::Known(k) => Some(k.is_some()),
+        MaybeUnknown::Unknown(_) => None,
+    };
+    let server_set = match &config.server {
+        MaybeUnknown::Known(s) => Some(s.is_some()),
+        MaybeUnknown::Unknown(_) => Some(true),
+    };
+    match (kubeconfig_set, server_set) {
+        (Some(true), Some(true)) | (None, Some(true)) => diagnostics.error_at(
+            at(field_name!(ArgocdModel, server)),
+            "Conflicting cluster access",
+            "Set either `kubeconfig` or a `server` block, not both.",
+        ),
+        (Some(false), Some(false)) => diagnostics.error_at(
+            at(field_name!(ArgocdModel, kubeconfig)),
+            "Missing cluster access",
+            "Set `kubeconfig` (e.g. `k3s_server.main.kubeconfig`) or a `server` block naming a K3s server node to reach the API through over SSH.",
+        ),
+        _ => {}
+    }
+    let server = match &config.server {
+        MaybeUnknown::Known(s) => s.clone(),
+        MaybeUnknown::Unknown(partly) => partly.known_parts::<Option<ServerParts>>().flatten().map(|p| ServerAccess { host: String::new(), ssh: p.ssh }),
+    };
+    if let Some(ssh) = server.and_then(|s| s.ssh) {
+        ssh_target::validate_block(&ssh, &at(field_name!(ArgocdModel, server)).attr(field_name!(ServerAccess, ssh)), diagnostics);
+    }
+    let repositories: Vec<RepositoryParts> = match &config.repository {
+        MaybeUnknown::Known(repos) => repos.iter().map(RepositoryParts::from).collect(),
+        MaybeUnknown::Unknown(partly) => partly.known_parts().unwrap_or_default(),
+    };
+    let mut names = Vec::new();
+    for (index, repo) in repositories.iter().enumerate() {
+        let here = |name: &str| at(field_name!(ArgocdModel, repository)).index(index as i64).attr(name);
+        if let Some(name) = &repo.name {
+            if names.contains(name) {
+                diagnostics.error_at(here(field_name!(Repository, name)), format!("Duplicate repository {name:?}"), "Each `repository` block needs a Secret name of its own.");
+            } else if argocd::RUNTIME_OBJECTS.contains(&name.as_str()) {
+                diagnostics.error_at(here(field_name!(Repository, name)), format!("{name:?} is Argo CD's own Secret"), "Argo CD writes this Secret itself; choose another name for the repository Secret.");
+            }
+            names.push(name.clone());
+        }
+        let Some(url) = &repo.url else { continue };
+        let https = url.starts_with("https://");
+        if https && repo.ssh_private_key {
+            diagnostics.error_at(here(field_name!(Repository, ssh_private_key)), "SSH key on an https repository", format!("{url} is an https URL; Argo CD uses `ssh_private_key` only for ssh URLs (ssh://… or git@host:path). Use `username` and `password` (a token) instead, or an ssh URL."));
+        }
+        if !https && (repo.username.is_some() || repo.password) {
+            diagnostics.error_at(here(field_name!(Repository, username)), "User name or password on an ssh repository", format!("{url} is an ssh URL; Argo CD logs in to it with `ssh_private_key` only."));
+        }
+        if https && repo.username.is_some() != repo.password {
+            diagnostics.error_at(here(field_name!(Repository, password)), "Incomplete https credentials", "Set both `username` and `password` (or a token), or neither for a public repository.");
+        }
+    }
+}
+
+/// The known parts of a `server` block.
+#[derive(Deserialize)]
+struct ServerParts {
+    ssh: Option<SshBlock>,
+}
+
+/// The known parts of a `repository` block (whether each secret is set).
+#[derive(Default, Deserialize)]
+struct RepositoryParts {
+    name: Option<String>,
+    url: Option<String>,
+    username: Option<String>,
+    #[serde(default, deserialize_with = "is_set")]
+    password: bool,
+    #[serde(default, deserialize_with = "is_set")]
+    ssh_private_key: bool,
+}
+
+fn is_set<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    Ok(Option::<Secret>::deserialize(d)?.is_some())
+}
+
+impl From<&Repository> for RepositoryParts {
+    fn from(r: &Repository) -> RepositoryParts {
+        RepositoryParts {
+            name: Some(r.name.clone()),
+            url: Some(r.url.clone()),
+            username: r.username.clone(),
+            password: r.password.is_some(),
+            ssh_private_key: r.ssh_private_key.is_some(),
+        }
     }
 }

@@ -13,9 +13,21 @@ use std::time::Duration;
 /// The namespace Argo CD's manifests are written for.
 pub const DEFAULT_NAMESPACE: &str = "argocd";
 
+/// Where Argo CD's release manifests are published, by tag.
+pub const RELEASE_BASE_URL: &str = "https://raw.githubusercontent.com/argoproj/argo-cd";
+
 /// The release's non-HA `install.yaml` for `version` (`v3.5.1`).
 pub fn release_url(version: &str) -> String {
-    format!("https://raw.githubusercontent.com/argoproj/argo-cd/{version}/manifests/install.yaml")
+    release_url_at(RELEASE_BASE_URL, version)
+}
+
+/// The non-HA `install.yaml` for `version` under `base`, laid out as the release's
+/// (`<base>/<version>/manifests/install.yaml`): a mirror keeps the same paths.
+pub fn release_url_at(base: &str, version: &str) -> String {
+    format!(
+        "{}/{version}/manifests/install.yaml",
+        base.trim_end_matches('/')
+    )
 }
 
 /// Where the manifest comes from.

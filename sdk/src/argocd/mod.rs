@@ -43,6 +43,7 @@
 //! # Ok(()) }
 //! ```
 
+mod adopt;
 mod error;
 mod install;
 mod live;
@@ -51,12 +52,15 @@ mod observe;
 mod remove;
 mod seed;
 
+pub use adopt::{adopt, Adopted};
 pub use error::Error;
 pub use install::{
     install, namespace_object, not_rolled_out, wait_rolled_out, Deadline, Written, INSTALL_MANAGER,
 };
 pub use live::{needs_write, Live, PART_OF};
-pub use manifest::{release_url, Manifest, Source, DEFAULT_NAMESPACE};
+pub use manifest::{
+    release_url, release_url_at, Manifest, Source, DEFAULT_NAMESPACE, RELEASE_BASE_URL,
+};
 pub use observe::{observe, ApplicationStatus, Desired, Observation};
 pub use remove::{prune, remove, Removal};
 pub use seed::{

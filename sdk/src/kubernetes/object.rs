@@ -6,7 +6,9 @@ use serde_json::Value;
 use std::fmt;
 
 /// One object: its kind, namespace and name.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct ObjectRef {
     /// `group/version` (`v1` for the core group).
     pub api_version: String,

@@ -1,0 +1,112 @@
+//! How a resource that works through the Kubernetes API reaches a cluster: a kubeconfig held
+//! as a sensitive string, or a `server` block naming a K3s server node reached over SSH, whose
+//! admin kubeconfig is read into this process's memory and whose API is reached at the node's
+//! own 127.0.0.1:6443 through an SSH port forward. The second needs no cluster credential in
+//! Terraform's state and works wherever the node answers SSH, even when the API listens on
+//! loopback only. Knows nothing of what the resource does with the API.
+
+use crate::provider::ProviderConfig;
+use crate::ssh_target::{self, SshBlock};
+use crate::validators;
+use k3s_sdk::kubernetes::ApiClient;
+use k3s_sdk::ssh::Session;
+use k3s_sdk::Secret;
+use serde::{Deserialize, Serialize};
+use tfplugin_runtime::cty::Type;
+use tfplugin_runtime::schema::{Attribute, Block, NestedBlock};
+use tfplugin_runtime::{Context, Diagnostics};
+
+/// Where K3s writes a server's admin kubeconfig.
+pub const ADMIN_KUBECONFIG: &str = "/etc/rancher/k3s/k3s.yaml";
+
+/// The `server` block: a K3s server node the API is reached through.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServerAccess {
+    /// The server node's address.
+    pub host: String,
+    /// How to log in to it.
+    pub ssh: Option<SshBlock>,
+}
+
+/// The `server` block's schema.
+pub fn server_block() -> NestedBlock {
+    NestedBlock::single(
+        "server",
+        Block::new("A K3s server node to reach the cluster through, instead of a `kubeconfig`: the provider logs in over SSH, reads the server's admin kubeconfig into memory (never into state or onto disk) and reaches the API at the node's own `127.0.0.1:6443` through an SSH port forward. Takes the same `ssh` settings as `k3s_server`.")
+            .attribute(Attribute::required("host", Type::String).validate(validators::host()).describe("Address of the server node, e.g. `k3s_server.main.host`."))
+            .block(ssh_target::ssh_block()),
+    )
+}
+
+/// How the API was reached, or why not.
+pub enum Reached {
+    /// A client for the cluster's API (through the node, the forward lives as long as it).
+    Api(ApiClient),
+    /// The cluster did not answer (a warning says so); a read keeps its state.
+    Unreachable,
+}
+
+/// When a connection is made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attempt {
+    /// For a read: one SSH attempt; a host that does not answer is [`Reached::Unreachable`].
+    Once,
+    /// For an apply: SSH retries for the `ssh.connect_timeout` while a host boots; a host that
+    /// does not answer is an error.
+    Retrying,
+}
+
+/// A client for the cluster `kubeconfig` or `server` names (exactly one is set; validation
+/// says so). `Ok(None)` when neither is set (an import in kubeconfig mode, before the
+/// configuration supplies the kubeconfig).
+pub async fn connect(
+    ctx: &Context,
+    kubeconfig: Option<&Secret>,
+    server: Option<&ServerAccess>,
+    attempt: Attempt,
+) -> Result<Option<Reached>, Diagnostics> {
+    if let Some(kubeconfig) = kubeconfig {
+        return ApiClient::from_kubeconfig(kubeconfig)
+            .await
+            .map(|api| Some(Reached::Api(api)))
+            .map_err(|e| Diagnostics::from_error("Cannot use the kubeconfig", e.to_string()));
+    }
+    let Some(server) = server else {
+        return Ok(None);
+    };
+    let provider = ctx.provider::<ProviderConfig>()?;
+    let (mut target, _) = ssh_target::target(server.ssh.as_ref(), &provider.ssh, &server.host)?;
+    if attempt == Attempt::Once {
+        target.timeouts.retry_for = std::time::Duration::ZERO;
+    }
+    let session = match Session::connect(&target).await {
+        Ok(session) => session,
+        Err(e @ k3s_sdk::ssh::Error::Unreachable { .. }) if attempt == Attempt::Once => {
+            unreachable(ctx, &server.host, &e);
+            return Ok(Some(Reached::Unreachable));
+        }
+        Err(e) => {
+            return Err(Diagnostics::from_error(
+                format!("Cannot connect to {}", server.host),
+                e.to_string(),
+            ))
+        }
+    };
+    ApiClient::through_node(&session, ADMIN_KUBECONFIG)
+        .await
+        .map(|api| Some(Reached::Api(api)))
+        .map_err(|e| {
+            Diagnostics::from_error(
+                format!("Cannot reach the cluster's API through {}", server.host),
+                format!("{e}. The node must be a K3s server (it holds {ADMIN_KUBECONFIG}); with a non-root `ssh.user`, set `ssh.sudo`."),
+            )
+        })
+}
+
+/// Warns that the cluster at `place` did not answer and the state is kept.
+pub fn unreachable(ctx: &Context, place: &str, error: &dyn std::fmt::Display) {
+    ctx.warn(
+        format!("The cluster at {place} is unreachable; the state is kept as it was"),
+        format!("{error}. Terraform plans no change for what this resource owns until the cluster answers again."),
+    );
+}
