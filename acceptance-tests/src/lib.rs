@@ -5,6 +5,7 @@
 //! - [`artifacts`]: a local HTTP server for installers, binaries and manifests;
 //! - [`terraform`]: runs a real Terraform against the freshly built provider.
 
+pub mod argocd;
 pub mod artifacts;
 pub mod terraform;
 

@@ -1,6 +1,6 @@
-# One K3s server and two agents on hosts reachable over SSH. `scripts/demo` applies this to
-# local test-bed nodes (and passes the variables); point the variables at real hosts to use it
-# elsewhere.
+# One K3s server, two agents and Argo CD with its root App-of-Apps, on hosts reachable over
+# SSH, in one apply. `scripts/demo` applies this to local test-bed nodes (and passes the
+# variables); point the variables at real hosts to use it elsewhere.
 
 terraform {
   required_providers {
@@ -44,9 +44,40 @@ variable "release_base_url" {
   default     = null
 }
 
+variable "argocd_version" {
+  type    = string
+  default = "v3.5.1"
+}
+
+variable "argocd_release_base_url" {
+  description = "Where Argo CD's release manifests come from, when not GitHub (a mirror with the same layout)."
+  type        = string
+  default     = null
+}
+
+variable "argocd_manifest_sha256" {
+  description = "The sha256 of the release's install.yaml, checked before anything is applied."
+  type        = string
+  default     = "795a3a972224da6a7f9d32c3e946445f062b60fb46028476715affeb688236e3" # v3.5.1
+}
+
+variable "gitops_repo" {
+  description = "The Git repository holding the cluster's Argo CD Applications."
+  type        = string
+  default     = "https://git.example.com/platform/cluster.git"
+}
+
+variable "gitops_token" {
+  description = "A read token for the Git repository."
+  type        = string
+  sensitive   = true
+  default     = "change-me"
+}
+
 provider "k3s" {
-  installer_url    = var.installer_url
-  release_base_url = var.release_base_url
+  installer_url           = var.installer_url
+  release_base_url        = var.release_base_url
+  argocd_release_base_url = var.argocd_release_base_url
   ssh {
     user             = var.ssh_user
     private_key_file = var.private_key_file
@@ -80,6 +111,33 @@ resource "k3s_agent" "worker" {
   }
 }
 
+# Argo CD at a pinned version, the Git repository's credentials and the root App-of-Apps,
+# in the same apply that creates the cluster (no API is needed at plan time).
+resource "argocd_bootstrap" "gitops" {
+  provider = k3s
+
+  kubeconfig      = k3s_server.main.kubeconfig
+  version         = var.argocd_version
+  manifest_sha256 = var.argocd_manifest_sha256
+  settings        = { "timeout.reconciliation" = "60s" }
+
+  repository {
+    name     = "platform-repo"
+    url      = var.gitops_repo
+    username = "argocd"
+    password = var.gitops_token
+  }
+
+  root_application {
+    repo_url     = var.gitops_repo
+    path         = "bootstrap"
+    sync_options = ["CreateNamespace=true"]
+  }
+
+  # Installed once the agents have joined; destroyed before they are drained.
+  depends_on = [k3s_agent.worker]
+}
+
 output "api_endpoint" {
   value = k3s_server.main.api_endpoint
 }
@@ -87,4 +145,12 @@ output "api_endpoint" {
 output "kubeconfig" {
   value     = k3s_server.main.kubeconfig
   sensitive = true
+}
+
+output "argocd_installed_version" {
+  value = argocd_bootstrap.gitops.installed_version
+}
+
+output "argocd_applications" {
+  value = argocd_bootstrap.gitops.applications
 }

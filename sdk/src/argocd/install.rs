@@ -3,7 +3,7 @@
 //! then the rest; only objects that are missing or differ are written. Then the wait until the
 //! Deployments and StatefulSets have rolled out, with a report of what is not ready and why.
 
-use super::live::{needs_write, Live, PART_OF};
+use super::live::{needs_write, Live};
 use super::{Error, Manifest};
 use crate::kubernetes::{ApiClient, ObjectRef};
 use serde_json::{json, Value};
@@ -61,10 +61,10 @@ impl Deadline {
     }
 }
 
-/// The Namespace object for `namespace`.
+/// The Namespace object for `namespace`: the bare object `kubectl create namespace` makes, so
+/// that a namespace made by hand is adopted as it is.
 pub fn namespace_object(namespace: &str) -> Value {
-    json!({"apiVersion": "v1", "kind": "Namespace",
-           "metadata": {"name": namespace, "labels": {PART_OF.0: PART_OF.1}}})
+    json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
 }
 
 /// What an apply wrote.

@@ -119,9 +119,14 @@ pub struct Seed {
     pub root: RootApplication,
 }
 
-fn labels(extra: &[(&str, &str)]) -> Value {
+/// Labels of a seeded object. Settings ConfigMaps keep Argo CD's `part-of` label (Argo CD
+/// reads only labelled ConfigMaps); the repository Secrets and the root Application carry only
+/// what Argo CD needs, as hand-written ones would, so that those are adopted as they are.
+fn labels(part_of: bool, extra: &[(&str, &str)]) -> Value {
     let mut m = Map::new();
-    m.insert(PART_OF.0.into(), json!(PART_OF.1));
+    if part_of {
+        m.insert(PART_OF.0.into(), json!(PART_OF.1));
+    }
     for (k, v) in extra {
         m.insert((*k).into(), json!(v));
     }
@@ -151,7 +156,7 @@ impl Repository {
         }
         json!({"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
                "metadata": {"name": self.name, "namespace": namespace,
-                            "labels": labels(&[("argocd.argoproj.io/secret-type", "repository")])},
+                            "labels": labels(false, &[("argocd.argoproj.io/secret-type", "repository")])},
                "data": data})
     }
 }
@@ -169,8 +174,7 @@ impl RootApplication {
         if !self.sync_options.is_empty() {
             sync_policy.insert("syncOptions".into(), json!(self.sync_options));
         }
-        let mut metadata =
-            json!({"name": self.name, "namespace": namespace, "labels": labels(&[])});
+        let mut metadata = json!({"name": self.name, "namespace": namespace});
         if self.cascade_delete {
             metadata["finalizers"] = json!([CASCADE_FINALIZER]);
         }
@@ -212,7 +216,7 @@ impl Seed {
     pub fn overlays(&self, namespace: &str) -> Vec<Value> {
         let overlay = |name: &str, data: &BTreeMap<String, String>| {
             let mut o = json!({"apiVersion": "v1", "kind": "ConfigMap",
-                               "metadata": {"name": name, "namespace": namespace, "labels": labels(&[])}});
+                               "metadata": {"name": name, "namespace": namespace, "labels": labels(true, &[])}});
             if !data.is_empty() {
                 o["data"] = json!(data);
             }
