@@ -7,6 +7,7 @@
 //! agent drains it and deletes its Node object, destroy removes K3s, and nodes installed by
 //! hand import with an empty first plan.
 
+use acceptance_tests::argocd;
 use acceptance_tests::artifacts::ArtifactServer;
 use acceptance_tests::standin::K3sReleases;
 use acceptance_tests::terraform::{
@@ -18,7 +19,12 @@ use anyhow::{ensure, Context, Result};
 const FIRST: &str = "v1.33.4+k3s1";
 const NEXT: &str = "v1.33.5+k3s1";
 
-fn sandbox_vars(bed: &TestBed, releases: &K3sReleases, version: &str) -> serde_json::Value {
+fn sandbox_vars(
+    bed: &TestBed,
+    releases: &K3sReleases,
+    artifacts: &ArtifactServer,
+    version: &str,
+) -> serde_json::Value {
     let nodes = bed.nodes();
     let entry = |n: &Node| serde_json::json!({ "host": n.address().to_string(), "host_key": n.host_key().public_openssh() });
     serde_json::json!({
@@ -28,6 +34,8 @@ fn sandbox_vars(bed: &TestBed, releases: &K3sReleases, version: &str) -> serde_j
         "installer_url": releases.install_url,
         "release_base_url": releases.github_url,
         "k3s_version": version,
+        // The example's Argo CD: the real v3.5.1 manifest, served locally.
+        "argocd_release_base_url": argocd::release_base_url(artifacts),
     })
 }
 
@@ -97,6 +105,7 @@ fn lifecycle(version: TerraformVersion, trace: bool) -> Result<()> {
         std::path::Path::new(env!("CARGO_BIN_EXE_k3s-standin")),
         &[FIRST, NEXT],
     )?;
+    argocd::publish_shared(&artifacts)?;
     let mut wd = Workdir::new(version, provider_dir()?)?;
     let log_path = wd.path().join("terraform-trace.log");
     if trace {
@@ -109,7 +118,7 @@ fn lifecycle(version: TerraformVersion, trace: bool) -> Result<()> {
     let write_vars = |version: &str| -> Result<()> {
         wd.write_file(
             "terraform.tfvars.json",
-            &serde_json::to_string_pretty(&sandbox_vars(&bed, &releases, version))?,
+            &serde_json::to_string_pretty(&sandbox_vars(&bed, &releases, &artifacts, version))?,
         )?;
         Ok(())
     };

@@ -133,9 +133,6 @@ resource "argocd_bootstrap" "gitops" {
     path         = "bootstrap"
     sync_options = ["CreateNamespace=true"]
   }
-
-  # Installed once the agents have joined; destroyed before they are drained.
-  depends_on = [k3s_agent.worker]
 }
 
 output "api_endpoint" {

@@ -101,6 +101,17 @@ impl Kubectl {
         Ok(Kubectl { dir, kubeconfig })
     }
 
+    /// Like [`for_node`](Self::for_node), for an API reached at `server` (e.g. the local end
+    /// of an SSH forward to a node whose API listens on its loopback only).
+    pub fn for_node_at(node: &Node, server: &str) -> Result<Kubectl> {
+        let text = node.ssh_ok("cat /etc/rancher/k3s/k3s.yaml")?;
+        let text = text.replace("https://127.0.0.1:6443", server);
+        let dir = tempfile::tempdir()?;
+        let kubeconfig = dir.path().join("kubeconfig");
+        super::util::write_file(&kubeconfig, text.as_bytes(), 0o600)?;
+        Ok(Kubectl { dir, kubeconfig })
+    }
+
     /// The kubeconfig file on the host.
     pub fn kubeconfig(&self) -> &Path {
         &self.kubeconfig
