@@ -149,11 +149,19 @@ fn lifecycle(version: TerraformVersion, trace: bool) -> Result<()> {
         );
     }
     let state = tf.run(&["show", "-json"])?.ok()?.json()?;
-    let resources = state["values"]["root_module"]["resources"]
+    // The nodes (the example also bootstraps Argo CD, whose resource has no `node_ready`).
+    let resources: Vec<serde_json::Value> = state["values"]["root_module"]["resources"]
         .as_array()
         .context("no resources in state")?
-        .clone();
-    ensure!(resources.len() == 3, "{resources:?}");
+        .iter()
+        .filter(|r| matches!(r["type"].as_str(), Some("k3s_server" | "k3s_agent")))
+        .cloned()
+        .collect();
+    ensure!(
+        resources.len() == 3,
+        "node resources in state: {:?}",
+        resources.iter().map(|r| &r["address"]).collect::<Vec<_>>()
+    );
     for r in &resources {
         ensure!(
             r["values"]["node_ready"] == serde_json::json!(true),

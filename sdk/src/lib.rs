@@ -8,8 +8,9 @@
 //! - [`oci`] (feature `oci`): OCI request signing, config files and typed API clients;
 //! - [`ssh`] (feature `ssh`): connections to nodes, command execution, file transfer,
 //!   privilege escalation, port forwarding;
-//! - [`k3s`] (feature `k3s`, which needs `ssh`): desired K3s configuration turned into files
-//!   and services on a node, read back for drift.
+//! - [`k3s`] (feature `k3s`, which needs `ssh` and `kubernetes`): desired K3s configuration
+//!   turned into files and services on a node, read back for drift; a node's Node object read,
+//!   drained and deleted through the API.
 //!
 //! - [`kubernetes`] (feature `kubernetes`, which needs `ssh`): a Kubernetes API client on the
 //!   `kube` crate, from a kubeconfig or through a server node over SSH;

@@ -2,9 +2,11 @@
 //! stubs (enough for kubectl to see that the server validates fields itself), and generic
 //! get/list/watch/create/replace/patch/delete over the object store with Kubernetes
 //! metadata bookkeeping and Status errors. Type-specific behaviour (defaults, CRDs becoming
-//! Established, namespace and CRD cascades, node passwords) lives here too; background
-//! controllers are in `controllers`.
+//! Established, namespace and CRD cascades, node passwords, pod evictions) lives here too;
+//! background controllers are in `controllers`, and what a PodDisruptionBudget allows an
+//! eviction in `disruption`.
 
+use super::disruption::{self, Verdict};
 use super::patch;
 use super::pki::{Ca, Usage};
 use super::resources::{builtins, compare_versions, from_crd, ResourceType};
@@ -720,6 +722,58 @@ impl Cluster {
         let mut deleted = deleted;
         present(rt, &mut deleted);
         Ok(deleted)
+    }
+
+    /// POST of a pod's `eviction` subresource: the pod is deleted, unless the
+    /// PodDisruptionBudget selecting it would be violated (429 TooManyRequests, the pod stays)
+    /// or more than one budget selects it (500), as the real API answers. Decided and done
+    /// under one lock, so concurrent evictions cannot overdraw a budget.
+    pub fn evict(
+        &self,
+        rt: &ResourceType,
+        ns: &str,
+        name: &str,
+        opts: &WriteOptions,
+    ) -> Result<(), ApiError> {
+        if rt.storage_key() != "/pods" {
+            return Err(ApiError::new(
+                405,
+                "MethodNotAllowed",
+                format!("{} cannot be evicted", rt.qualified()),
+            ));
+        }
+        let key = rt.storage_key();
+        let mut txn = self.store.txn();
+        let Some(pod) = txn.get(&key, ns, name).map(|e| e.object.clone()) else {
+            return Err(ApiError::not_found(rt, name));
+        };
+        let budgets = txn.list(disruption::PDB_KEY, Some(ns));
+        let pods = txn.list(&key, Some(ns));
+        match disruption::check(&pod, &budgets, &pods) {
+            Verdict::Allowed => {}
+            v @ Verdict::Violates { .. } => {
+                return Err(ApiError {
+                    code: 429,
+                    reason: "TooManyRequests",
+                    message: disruption::VIOLATION_MESSAGE.into(),
+                    details: v.details(),
+                })
+            }
+            Verdict::SeveralBudgets => {
+                return Err(ApiError::new(
+                    500,
+                    "InternalError",
+                    format!(
+                        "Internal error occurred: {}",
+                        disruption::SEVERAL_BUDGETS_MESSAGE
+                    ),
+                ))
+            }
+        }
+        if !opts.dry_run {
+            txn.delete(&key, ns, name);
+        }
+        Ok(())
     }
 
     /// Type-specific defaults and validation, applied on every write.
@@ -1532,7 +1586,7 @@ async fn resource(
             Ok(json_response(201, &created))
         }
         (&Method::POST, Some(name)) if sub == Some("eviction") => {
-            cluster.delete(rt, ns, name, &opts)?;
+            cluster.evict(rt, ns, name, &opts)?;
             Ok(json_response(
                 201,
                 &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),

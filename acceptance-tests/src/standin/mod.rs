@@ -31,6 +31,7 @@ pub mod cli;
 pub mod client;
 pub mod config;
 pub mod controllers;
+pub mod disruption;
 pub mod harness;
 pub mod nodes;
 pub mod notify;

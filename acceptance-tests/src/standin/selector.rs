@@ -1,6 +1,7 @@
 //! Label selectors (`a=b`, `a==b`, `a!=b`, `a`, `!a`, `a in (x,y)`, `a notin (x,y)`) and
 //! field selectors (`metadata.name=x`, `spec.nodeName!=y`, any dotted path) for list and
-//! watch requests.
+//! watch requests, and the `LabelSelector` objects (`matchLabels`, `matchExpressions`) that
+//! objects such as PodDisruptionBudgets hold.
 
 use serde_json::Value;
 
@@ -63,6 +64,51 @@ impl Selector {
         Ok(Selector {
             requirements,
             fields,
+        })
+    }
+
+    /// A `LabelSelector` object: every `matchLabels` entry and every `matchExpressions`
+    /// requirement (`In`, `NotIn`, `Exists`, `DoesNotExist`) must hold; `{}` matches
+    /// everything.
+    pub fn from_object(selector: &Value) -> Result<Selector, String> {
+        let mut requirements = Vec::new();
+        if let Some(labels) = selector.get("matchLabels").filter(|v| !v.is_null()) {
+            let labels = labels
+                .as_object()
+                .ok_or_else(|| "matchLabels is not a map".to_owned())?;
+            for (k, v) in labels {
+                let v = v
+                    .as_str()
+                    .ok_or_else(|| format!("matchLabels.{k} is not a string"))?;
+                requirements.push(Requirement::Equals(k.clone(), v.to_owned()));
+            }
+        }
+        for e in selector["matchExpressions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            let key = e["key"]
+                .as_str()
+                .ok_or_else(|| "a matchExpression without a key".to_owned())?
+                .to_owned();
+            let values: Vec<String> = e["values"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect();
+            requirements.push(match e["operator"].as_str() {
+                Some("In") => Requirement::In(key, values),
+                Some("NotIn") => Requirement::NotIn(key, values),
+                Some("Exists") => Requirement::Exists(key),
+                Some("DoesNotExist") => Requirement::NotExists(key),
+                other => return Err(format!("{other:?} is not a valid selector operator")),
+            });
+        }
+        Ok(Selector {
+            requirements,
+            fields: false,
         })
     }
 
@@ -159,6 +205,42 @@ mod tests {
         ] {
             assert_eq!(Selector::labels(sel).unwrap().matches(&obj), want, "{sel}");
         }
+    }
+
+    #[test]
+    fn label_selector_objects_match_like_kubernetes() {
+        let obj = json!({"metadata": {"labels": {"app": "web", "tier": "front"}}});
+        for (sel, want) in [
+            (json!({}), true),
+            (json!({"matchLabels": {"app": "web"}}), true),
+            (json!({"matchLabels": {"app": "db"}}), false),
+            (
+                json!({"matchExpressions": [{"key": "tier", "operator": "In", "values": ["front", "back"]}]}),
+                true,
+            ),
+            (
+                json!({"matchLabels": {"app": "web"}, "matchExpressions": [{"key": "tier", "operator": "NotIn", "values": ["front"]}]}),
+                false,
+            ),
+            (
+                json!({"matchExpressions": [{"key": "zone", "operator": "DoesNotExist"}]}),
+                true,
+            ),
+            (
+                json!({"matchExpressions": [{"key": "zone", "operator": "Exists"}]}),
+                false,
+            ),
+        ] {
+            assert_eq!(
+                Selector::from_object(&sel).unwrap().matches(&obj),
+                want,
+                "{sel}"
+            );
+        }
+        assert!(Selector::from_object(
+            &json!({"matchExpressions": [{"key": "a", "operator": "Near"}]})
+        )
+        .is_err());
     }
 
     #[test]

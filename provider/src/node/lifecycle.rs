@@ -1,6 +1,8 @@
 //! A node's lifecycle on its host, for both roles: connect, converge to the desired state and
 //! read back (create and update, within the `timeouts` deadline), read for drift, and destroy
-//! (drain and delete the Node through the API, then uninstall K3s).
+//! (drain and delete the Node through the API, then uninstall K3s). The API is reached through
+//! the node's own SSH session (so it only has to be reachable from the nodes); only for a host
+//! that does not answer is it asked from this machine.
 
 use super::private::NodePrivate;
 use super::NodeModel;
@@ -8,6 +10,7 @@ use crate::host_location::{locate, Location, Whereabouts};
 use crate::provider::ProviderConfig;
 use crate::ssh_target;
 use k3s_sdk::k3s::{self, ApiAccess, Desired, Observed, Unit};
+use k3s_sdk::kubernetes::ApiClient;
 use k3s_sdk::ssh::{Session, Target};
 use k3s_sdk::Secret;
 use std::time::Duration;
@@ -194,9 +197,9 @@ pub async fn connect_for_read(ctx: &Context, node: &NodeModel) -> Result<Reached
     }
 }
 
-/// Whether the node is Ready according to the API, asked through `access` (`None` when there
-/// is no way to ask, or the API does not answer). With `wait`, polls until Ready or the
-/// deadline.
+/// Whether the node is Ready according to the API, reached through the node's own session
+/// with `access` (`None` when there is no way to ask, or the API does not answer). With
+/// `wait`, polls until Ready or the deadline.
 pub async fn ready(
     session: &Session,
     node: &NodeModel,
@@ -207,11 +210,26 @@ pub async fn ready(
     let access = access?;
     let name = observed.node_name(node.configured_node_name().as_deref())?;
     let deadline = std::time::Instant::now() + wait.unwrap_or_default();
+    let mut api: Option<ApiClient> = None;
     loop {
-        let ready = k3s::node_ready(session, &access, &name)
-            .await
-            .ok()
-            .flatten();
+        if api.is_none() {
+            match access.client(session).await {
+                Ok(client) => api = Some(client),
+                Err(e) => {
+                    tracing::debug!(host = %session.host(), "no API client for node_ready: {e}")
+                }
+            }
+        }
+        let ready = match &api {
+            Some(api) => match k3s::node_ready(api, &name).await {
+                Ok(ready) => ready,
+                Err(e) => {
+                    tracing::debug!(host = %session.host(), "node_ready not read: {e}");
+                    None
+                }
+            },
+            None => None,
+        };
         if ready == Some(true) || std::time::Instant::now() >= deadline {
             return ready;
         }
@@ -219,25 +237,44 @@ pub async fn ready(
     }
 }
 
-/// How a node reaches the Kubernetes API to remove itself from the cluster.
+/// How a node reaches the Kubernetes API to remove itself from the cluster (through its own
+/// SSH session).
 pub enum ClusterApi {
     /// A server uses its own admin kubeconfig, when other servers remain (removing the last
     /// one takes the cluster with it, so there is nothing to drain to).
     OwnServer,
-    /// An agent uses the kubeconfig it was given, if any.
+    /// An agent uses the kubeconfig it was given, if any (held in memory, forwarded from the
+    /// agent to the server it names).
     Kubeconfig(Option<Secret>),
 }
 
 impl ClusterApi {
-    async fn access(self, session: &Session) -> Option<ApiAccess> {
+    /// A client to remove the node with: `Ok(None)` when there is nothing to do it with (an
+    /// agent without a kubeconfig) or nothing to do (the last server, or a server whose API
+    /// does not say how many there are).
+    async fn client(
+        self,
+        session: &Session,
+    ) -> Result<Option<ApiClient>, k3s_sdk::kubernetes::Error> {
         match self {
             ClusterApi::OwnServer => {
-                match k3s::control_plane_count(session, &ApiAccess::Local).await {
-                    Ok(Some(n)) if n > 1 => Some(ApiAccess::Local),
-                    _ => None,
+                let api = match ApiAccess::Local.client(session).await {
+                    Ok(api) => api,
+                    Err(e) => {
+                        tracing::debug!(host = %session.host(), "the server's API is not reachable: {e}");
+                        return Ok(None);
+                    }
+                };
+                match k3s::control_plane_count(&api).await {
+                    Ok(n) if n > 1 => Ok(Some(api)),
+                    _ => Ok(None),
                 }
             }
-            ClusterApi::Kubeconfig(kubeconfig) => kubeconfig.map(ApiAccess::Kubeconfig),
+            ClusterApi::Kubeconfig(None) => Ok(None),
+            ClusterApi::Kubeconfig(Some(kubeconfig)) => ApiAccess::Kubeconfig(kubeconfig)
+                .client(session)
+                .await
+                .map(Some),
         }
     }
 }
@@ -300,8 +337,16 @@ async fn destroy_unbounded(
     };
     let observed = observe(&session).await?;
     if observed.unit.is_some() {
-        if let Some(access) = api.access(&session).await {
-            remove_from_cluster(ctx, &session, node, &observed, &access).await;
+        match api.client(&session).await {
+            Ok(Some(client)) => remove_from_cluster(ctx, &client, node, &observed).await,
+            Ok(None) => {}
+            Err(e) => ctx.warn(
+                "The node was not removed from the cluster",
+                format!(
+                    "The API could not be reached through {}: {e}. K3s is uninstalled anyway; its Node object stays in the cluster's node list until deleted (`kubectl delete node …`).",
+                    session.host()
+                ),
+            ),
         }
     }
     k3s::uninstall(&session, unit)
@@ -348,10 +393,9 @@ async fn deleted_through_api(api: &ClusterApi, node: &NodeModel, private: NodePr
 /// Drains the node and deletes its Node object; problems become warnings.
 async fn remove_from_cluster(
     ctx: &Context,
-    session: &Session,
+    api: &ApiClient,
     node: &NodeModel,
     observed: &Observed,
-    access: &ApiAccess,
 ) {
     let Some(name) = observed.node_name(node.configured_node_name().as_deref()) else {
         ctx.warn(
@@ -360,15 +404,19 @@ async fn remove_from_cluster(
         );
         return;
     };
-    match k3s::remove_node(session, access, &name, node.drain_timeout.get()).await {
-        Ok(removal) if removal.problems.is_empty() => {}
-        Ok(removal) => ctx.warn(
+    let removal = k3s::remove_node(api, &name, node.drain_timeout.get()).await;
+    if !removal.problems.is_empty() {
+        let advice = if removal.stuck.is_empty() {
+            ""
+        } else {
+            " The pods named were still on the node when drain_timeout passed; where a PodDisruptionBudget refused their eviction, give the budget room (more replicas on other nodes) or raise drain_timeout."
+        };
+        ctx.warn(
             format!("Node {name} was not cleanly removed from the cluster"),
-            format!("K3s is uninstalled anyway. {}", removal.problems.join("; ")),
-        ),
-        Err(e) => ctx.warn(
-            "The node was not removed from the cluster",
-            format!("K3s is uninstalled anyway. {e}"),
-        ),
+            format!(
+                "K3s is uninstalled anyway. {}{advice}",
+                removal.problems.join("; ")
+            ),
+        );
     }
 }

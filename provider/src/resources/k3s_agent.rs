@@ -5,12 +5,12 @@
 use crate::host_location::{locate, Whereabouts};
 use crate::nlb_backend::{nlb_backend_block, NlbBackend};
 use crate::node::lifecycle::{self, ClusterApi, Operation, Reached, READY_WAIT};
-use crate::node::{self, desired::desired, node_block, NodeModel};
 use crate::node::private::NodePrivate;
+use crate::node::versions::agent_refused;
+use crate::node::{self, desired::desired, node_block, NodeModel};
 use crate::provider::ProviderConfig;
 use crate::validators;
 use async_trait::async_trait;
-use crate::node::versions::agent_refused;
 use k3s_sdk::k3s::{self, K3sVersion, Observed, Role, Unit};
 use k3s_sdk::oci::CreateBackendDetails;
 use k3s_sdk::Secret;
@@ -74,7 +74,7 @@ impl Resource for K3sAgent {
         .attribute(
             Attribute::optional("kubeconfig", Type::String)
                 .sensitive()
-                .describe("An admin kubeconfig of the cluster, e.g. `k3s_server.main.kubeconfig`. With it, `node_ready` is read from the API and destroy drains the node and deletes its Node object before uninstalling; without it, destroy only uninstalls. It is used by `k3s kubectl` on the agent itself (the API must be reachable from the node, as it is for joining), through a private temporary file."),
+                .describe("An admin kubeconfig of the cluster, e.g. `k3s_server.main.kubeconfig`. With it, `node_ready` is read from the API and destroy drains the node and deletes its Node object before uninstalling; without it, destroy only uninstalls. The API is reached through the agent's own SSH connection, forwarded from the agent to the server address the kubeconfig names (so it must be reachable from the node, as it is for joining); the kubeconfig stays in the provider's memory and is never written to the agent."),
         )
         .attribute(
             Attribute::computed("joined_server_url", Type::String)
@@ -174,8 +174,14 @@ impl Resource for K3sAgent {
         }
         let name = observed.node_name(current.node.configured_node_name().as_deref());
         NodePrivate::remember_name(ctx, name);
-        let ready =
-            lifecycle::ready(&session, &current.node, &observed, api_access(&current), None).await;
+        let ready = lifecycle::ready(
+            &session,
+            &current.node,
+            &observed,
+            api_access(&current),
+            None,
+        )
+        .await;
         let state = read_back(current, &observed, &id, ready);
         read_nlb(ctx, state, location.private_ip.as_deref())
             .await
@@ -299,7 +305,12 @@ async fn running_server_version(kubeconfig: Option<&Secret>) -> Option<K3sVersio
 
 /// The agent's read-back: the common attributes, the server it is joined to, and whether its
 /// Node is Ready (null without a kubeconfig to ask the API with).
-fn read_back(mut state: AgentModel, observed: &Observed, id: &str, ready: Option<bool>) -> AgentModel {
+fn read_back(
+    mut state: AgentModel,
+    observed: &Observed,
+    id: &str,
+    ready: Option<bool>,
+) -> AgentModel {
     lifecycle::record(&mut state.node, observed, id);
     state.node.node_ready = ready;
     state.joined_server_url = observed.server_url.clone();
@@ -349,7 +360,11 @@ fn plan_nlb(prior: Option<&AgentModel>, planned: &mut AgentModel<Planned>) {
             && port.is_some()
             && p.nlb_backend.as_ref().map(|b| b.port) == port
     });
-    planned.nlb_backend_name = match (host_ip, port, prior.and_then(|p| p.nlb_backend_name.clone())) {
+    planned.nlb_backend_name = match (
+        host_ip,
+        port,
+        prior.and_then(|p| p.nlb_backend_name.clone()),
+    ) {
         (Some(ip), Some(port), _) => MaybeUnknown::Known(Some(
             CreateBackendDetails::ip(ip.to_string(), port).backend_name(),
         )),
@@ -391,7 +406,9 @@ async fn sync_nlb(
         }
         _ => None,
     };
-    if let Some((old, old_name)) = prior.and_then(|p| Some((p.nlb_backend.as_ref()?, p.nlb_backend_name.as_ref()?))) {
+    if let Some((old, old_name)) =
+        prior.and_then(|p| Some((p.nlb_backend.as_ref()?, p.nlb_backend_name.as_ref()?)))
+    {
         let kept = state
             .nlb_backend
             .as_ref()
@@ -463,7 +480,10 @@ mod tests {
         model::from_blank(&value).unwrap()
     }
 
-    fn planned_name(prior: Option<&AgentModel>, mut planned: AgentModel<Planned>) -> MaybeUnknown<Option<String>> {
+    fn planned_name(
+        prior: Option<&AgentModel>,
+        mut planned: AgentModel<Planned>,
+    ) -> MaybeUnknown<Option<String>> {
         plan_nlb(prior, &mut planned);
         assert_eq!(planned.nlb_backend_present, MaybeUnknown::Known(Some(true)));
         planned.nlb_backend_name
@@ -476,7 +496,10 @@ mod tests {
         assert_eq!(by_ip, MaybeUnknown::Known(Some("10.0.0.11:443".into())));
 
         let instance = Value::string("ocid1.instance.oc1.phx.a");
-        let created = planned_name(None, agent(Value::Null, instance.clone(), 443, Value::unknown()));
+        let created = planned_name(
+            None,
+            agent(Value::Null, instance.clone(), 443, Value::unknown()),
+        );
         assert!(created.is_unknown());
 
         let prior: AgentModel = agent(
@@ -490,12 +513,19 @@ mod tests {
             agent(Value::Null, instance.clone(), 443, Value::Null),
         );
         assert_eq!(kept, MaybeUnknown::Known(Some("10.0.0.12:443".into())));
-        let moved = planned_name(Some(&prior), agent(Value::Null, instance, 8443, Value::Null));
+        let moved = planned_name(
+            Some(&prior),
+            agent(Value::Null, instance, 8443, Value::Null),
+        );
         assert!(moved.is_unknown());
 
         // A load balancer created in the same apply: its OCID is unknown, the name is not.
-        let mut partly: AgentModel<Planned> =
-            agent(Value::string("10.0.0.11"), Value::Null, 443, Value::unknown());
+        let mut partly: AgentModel<Planned> = agent(
+            Value::string("10.0.0.11"),
+            Value::Null,
+            443,
+            Value::unknown(),
+        );
         if let MaybeUnknown::Known(Some(block)) = &partly.nlb_backend {
             let mut raw = model::to_value(block).unwrap();
             if let Value::Object(a) = &mut raw {

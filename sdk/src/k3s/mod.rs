@@ -3,9 +3,11 @@
 //!
 //! The pure part (no I/O) renders `config.yaml` and `registries.yaml`, builds the install
 //! script, and parses versions, env files and configs read from a node. On top of it,
-//! [`observe`], [`converge`] and [`uninstall`] drive a node over [`crate::ssh`], and
-//! [`node_ready`] and [`remove_node`] read and remove its Node object through the API, and
-//! [`DirectApi`] deletes the Node object of a host that does not answer from this machine.
+//! [`observe`], [`converge`] and [`uninstall`] drive a node over [`crate::ssh`];
+//! [`node_ready`] and [`remove_node`] (drain through the Eviction API, then delete) read and
+//! remove its Node object through the API with a [`crate::kubernetes::ApiClient`] reached
+//! through the node itself ([`ApiAccess::client`]); and [`DirectApi`] deletes the Node object
+//! of a host that does not answer from this machine.
 //!
 //! ```
 //! use k3s_sdk::k3s::{json, K3sVersion, NodeConfig, Role};
@@ -65,7 +67,8 @@ mod version;
 
 pub use api::{DirectApi, DirectApiError, NodeDeletion};
 pub use cluster::{
-    control_plane_count, node_ready, remove_node, ApiAccess, Removal, DEFAULT_DRAIN_TIMEOUT,
+    control_plane_count, drain, node_ready, remove_node, ApiAccess, Drained, Removal, StuckPod,
+    DEFAULT_DRAIN_TIMEOUT,
 };
 pub use config::{reserved_setting, ConfigError, NodeConfig, Role, Settings};
 pub use converge::{

@@ -86,6 +86,11 @@ impl ApiClient {
             http::HeaderValue::from_static(USER_AGENT),
         ));
         config.read_timeout = None;
+        // kube retries 429, 503 and 504 answers by itself (up to 15 times, backing off for
+        // minutes in all); every request here has a deadline of its own and its caller decides
+        // what an answer means (a 429 to an eviction is a PodDisruptionBudget saying "not now",
+        // which a drain must see and report), so those answers come back as they are.
+        config.default_retry = false;
         let server = config
             .cluster_url
             .to_string()
