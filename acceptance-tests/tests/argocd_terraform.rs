@@ -486,7 +486,6 @@ resource "argocd_bootstrap" "gitops" {{
         "argocd",
         "--timeout=60s",
     ])?;
-    wd.run(&["state", "rm", "argocd_bootstrap.gitops"]).ok();
     wd.write_file(
         "main.tf",
         &(provider.clone() + &bootstrap("application_health_check = false")),

@@ -364,6 +364,14 @@ async fn apply(ctx: &Context, planned: ArgocdModel, within: std::time::Duration,
         return Err(Diagnostics::from_error("No cluster to apply to", "Set `kubeconfig` or a `server` block."));
     };
     let bootstrap = bootstrap_of(ctx, &planned).await?;
+    // The first request: a cluster that does not answer fails here, before anything is
+    // written (so a failed create records nothing).
+    if let Err(e) = api.resource("v1", "Namespace").await {
+        return Err(Diagnostics::from_error(
+            format!("Cannot reach the cluster at {}", api.server()),
+            format!("{e}. Nothing was applied; check the kubeconfig's server address (or the `server` node) and try again."),
+        ));
+    }
     warn_if_too_few_nodes(ctx, &api, &bootstrap).await;
     let wait_for = match planned.wait_for.as_str() {
         "root_synced" => WaitFor::RootSynced,
@@ -629,7 +637,8 @@ fn check_config(config: &ArgocdModel<Planned>, diagnostics: &mut Diagnostics) {
         if !https && (repo.username.is_some() || repo.password) {
             diagnostics.error_at(here(field_name!(Repository, username)), "User name or password on an ssh repository", format!("{url} is an ssh URL; Argo CD logs in to it with `ssh_private_key` only."));
         }
-        if https && repo.username.is_some() != repo.password {
+        // Only where every value is known: an unknown password reads as unset.
+        if repo.complete && https && repo.username.is_some() != repo.password {
             diagnostics.error_at(here(field_name!(Repository, password)), "Incomplete https credentials", "Set both `username` and `password` (or a token), or neither for a public repository.");
         }
     }
@@ -651,6 +660,9 @@ struct RepositoryParts {
     password: bool,
     #[serde(default, deserialize_with = "is_set")]
     ssh_private_key: bool,
+    /// Every value of the block is known.
+    #[serde(skip)]
+    complete: bool,
 }
 
 fn is_set<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
@@ -665,6 +677,7 @@ impl From<&Repository> for RepositoryParts {
             username: r.username.clone(),
             password: r.password.is_some(),
             ssh_private_key: r.ssh_private_key.is_some(),
+            complete: true,
         }
     }
 }
