@@ -9,6 +9,7 @@ use super::patch;
 use super::pki::{Ca, Usage};
 use super::resources::{builtins, compare_versions, from_crd, ResourceType};
 use super::selector::Selector;
+use super::ssa;
 use super::store::{Entry, EventType, Store};
 use super::table::{table, Include};
 use super::util::{name_suffix, now_rfc3339, sha256_hex, uuid4};
@@ -164,6 +165,8 @@ pub struct WriteOptions {
     pub dry_run: bool,
     /// `fieldManager`.
     pub field_manager: Option<String>,
+    /// `force=true`: a server-side apply takes over fields other managers apply.
+    pub force: bool,
 }
 
 impl Cluster {
@@ -634,7 +637,23 @@ impl Cluster {
                 })?;
                 check_kind(rt, &patch_doc)?;
                 let mut records = old.applied.clone();
-                patch::apply(&mut patched, records.get(&manager), &patch_doc);
+                let found = ssa::conflicts(&manager, &patch_doc, &records);
+                if !found.is_empty() && !opts.force {
+                    return Err(apply_conflict(rt, name, &found));
+                }
+                for (other, path) in &found {
+                    if let Some(config) = records.get_mut(other) {
+                        ssa::release(config, path);
+                    }
+                }
+                {
+                    let others: Vec<&Value> = records
+                        .iter()
+                        .filter(|(m, _)| **m != manager)
+                        .map(|(_, c)| c)
+                        .collect();
+                    ssa::apply(&mut patched, records.get(&manager), &patch_doc, &others);
+                }
                 records.insert(manager, patch_doc.clone());
                 applied = Some(records);
             }
@@ -842,6 +861,32 @@ fn invalid(rt: &ResourceType, name: &str, cause: &str) -> ApiError {
     }
 }
 
+/// A server-side apply that would take fields other managers apply, without `force`: 409 with
+/// the fields named as the API names them.
+fn apply_conflict(rt: &ResourceType, name: &str, found: &[(String, Vec<ssa::Step>)]) -> ApiError {
+    let listed: Vec<String> = found
+        .iter()
+        .map(|(manager, path)| format!("conflict with \"{manager}\": {}", ssa::describe(path)))
+        .collect();
+    let causes: Vec<Value> = found
+        .iter()
+        .map(|(manager, path)| json!({"type": "FieldManagerConflict", "message": format!("conflict with \"{manager}\""), "field": ssa::describe(path)}))
+        .collect();
+    let mut details = details(rt, name);
+    details["causes"] = json!(causes);
+    ApiError {
+        code: 409,
+        reason: "Conflict",
+        message: format!(
+            "Apply failed with {} conflict{}: {}",
+            found.len(),
+            if found.len() == 1 { "" } else { "s" },
+            listed.join(", ")
+        ),
+        details,
+    }
+}
+
 fn conflict(rt: &ResourceType, name: &str) -> ApiError {
     ApiError {
         code: 409,
@@ -922,7 +967,7 @@ fn set_managed_fields(rt: &ResourceType, obj: &mut Value, applied: &BTreeMap<Str
     let entries: Vec<Value> = applied
         .iter()
         .map(|(manager, config)| {
-            let fields = patch::fields_v1(config);
+            let fields = ssa::fields_v1(config);
             let time = previous
                 .as_array()
                 .and_then(|p| {
@@ -1441,6 +1486,7 @@ fn write_options(req: &ApiRequest) -> WriteOptions {
             .get("fieldManager")
             .filter(|m| !m.is_empty())
             .cloned(),
+        force: req.query.get("force").is_some_and(|v| v == "true"),
     }
 }
 
