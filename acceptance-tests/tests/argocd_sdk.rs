@@ -163,6 +163,18 @@ fn the_sdk_installs_seeds_upgrades_reads_and_removes_argocd() -> Result<()> {
     );
 
     // --- the live state read back: reads only ----------------------------------------------
+    // Waiting for the root Application: without a report from Argo CD's controller, the wait
+    // runs out and says what it saw.
+    let short = Deadline::after(Duration::from_secs(2), Default::default());
+    let e = runtime
+        .block_on(bootstrap.apply(&api, &bootstrap.inventory(), WaitFor::RootSynced, &short))
+        .expect_err("the root Application cannot be Synced without a controller");
+    ensure!(
+        e.to_string()
+            .contains("argoproj.io/Application/argocd/root")
+            && e.to_string().contains("sync"),
+        "{e}"
+    );
     // Argo CD's controller writes an Application's status (the CRD has no status subresource).
     kubectl.ok(&[
         "patch",
@@ -174,6 +186,13 @@ fn the_sdk_installs_seeds_upgrades_reads_and_removes_argocd() -> Result<()> {
         "-p",
         r#"{"status":{"sync":{"status":"Synced"},"health":{"status":"Healthy"}}}"#,
     ])?;
+    runtime.block_on(bootstrap.apply(
+        &api,
+        &bootstrap.inventory(),
+        WaitFor::RootHealthy,
+        &deadline(),
+    ))?;
+    sdk_requests(&kubectl)?;
     let seen = runtime.block_on(bootstrap.observe(&api))?;
     let (reads, writes) = sdk_requests(&kubectl)?;
     eprintln!("observe: {reads} reads, {writes} writes");

@@ -277,7 +277,7 @@ impl Resource for ArgocdBootstrap {
     }
 
     async fn delete(&self, ctx: &Context, prior: ArgocdModel) -> Result<(), Diagnostics> {
-        let Some(Reached::Api(api)) = cluster_access::connect(ctx, prior.kubeconfig.as_ref(), prior.server.as_ref(), Attempt::Retrying).await? else {
+        let Some(Reached::Api(api)) = cluster_access::connect(ctx, prior.kubeconfig.as_ref(), prior.server.as_ref(), Attempt::Destroying).await? else {
             return Ok(());
         };
         let mut inventory = Private::of(ctx).inventory;
@@ -296,10 +296,7 @@ impl Resource for ArgocdBootstrap {
         match argocd::remove(&api, &removal, &deadline).await {
             Ok(()) => Ok(()),
             Err(argocd::Error::Api(e @ k3s_sdk::kubernetes::Error::Unreachable { .. })) => {
-                ctx.warn(
-                    format!("The cluster at {} is unreachable; Argo CD is left in it", api.server()),
-                    format!("{e}. The resource is removed from the state; what was applied stays in the cluster."),
-                );
+                cluster_access::left_behind(ctx, api.server(), &e);
                 Ok(())
             }
             Err(e) => Err(failed("Cannot remove Argo CD", e)),
