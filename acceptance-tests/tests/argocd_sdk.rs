@@ -334,6 +334,70 @@ fn the_sdk_installs_seeds_upgrades_reads_and_removes_argocd() -> Result<()> {
         inventory: upgraded.inventory(),
         delete_crds: false,
     };
+    // A cascade delete needs Argo CD's controller to run the root's finalizer; there is none
+    // here, so the bounded wait names the finalizer instead of hanging.
+    kubectl.ok(&[
+        "patch",
+        "application",
+        "root",
+        "-n",
+        "argocd",
+        "--type=merge",
+        "-p",
+        r#"{"metadata":{"finalizers":["resources-finalizer.argocd.argoproj.io"]}}"#,
+    ])?;
+    let short = || Deadline::after(Duration::from_secs(3), Default::default());
+    let cascading = argocd::Removal {
+        cascade: true,
+        ..removal.clone()
+    };
+    let e = runtime
+        .block_on(argocd::remove(&api, &cascading, &short()))
+        .expect_err("nothing runs the cascade finalizer");
+    ensure!(
+        e.to_string()
+            .contains("resources-finalizer.argocd.argoproj.io")
+            && e.to_string().contains("Application/argocd/root"),
+        "{e}"
+    );
+    // Something outside the inventory holds the namespace: it stays Terminating, and the
+    // wait says why.
+    kubectl.ok(&["create", "configmap", "held", "-n", "argocd"])?;
+    kubectl.ok(&[
+        "patch",
+        "configmap",
+        "held",
+        "-n",
+        "argocd",
+        "--type=merge",
+        "-p",
+        r#"{"metadata":{"finalizers":["example.com/hold"]}}"#,
+    ])?;
+    let e = runtime
+        .block_on(argocd::remove(&api, &removal, &short()))
+        .expect_err("the namespace is held");
+    ensure!(
+        e.to_string().contains("Namespace//argocd") && e.to_string().contains("example.com/hold"),
+        "{e}"
+    );
+    let phase = kubectl.ok(&[
+        "get",
+        "namespace",
+        "argocd",
+        "-o",
+        "jsonpath={.status.phase}",
+    ])?;
+    ensure!(phase == "Terminating", "{phase}");
+    kubectl.ok(&[
+        "patch",
+        "configmap",
+        "held",
+        "-n",
+        "argocd",
+        "--type=merge",
+        "-p",
+        r#"{"metadata":{"finalizers":null}}"#,
+    ])?;
     runtime
         .block_on(argocd::remove(&api, &removal, &deadline()))
         .context("removing")?;

@@ -494,6 +494,7 @@ impl Cluster {
                 "creationTimestamp",
                 "namespace",
                 "generation",
+                "deletionTimestamp",
             ] {
                 match old_meta.get(key) {
                     Some(v) => {
@@ -524,6 +525,14 @@ impl Cluster {
         if compare == old.object && applied == old.applied {
             // No change: Kubernetes keeps the resourceVersion and sends no watch event.
             return Ok(old.object.clone());
+        }
+        if !new["metadata"]["deletionTimestamp"].is_null() && !has_finalizers(&new) {
+            // The last finalizer is gone: the deletion completes.
+            txn.delete(&rt.storage_key(), ns, name);
+            if rt.namespaced {
+                finish_namespace_if_empty(txn, ns);
+            }
+            return Ok(new);
         }
         Ok(txn.put(
             &rt.storage_key(),
@@ -706,9 +715,88 @@ impl Cluster {
         if opts.dry_run {
             return Ok(old);
         }
+        if key != NAMESPACE_KEY && has_finalizers(&old) {
+            // Finalizers hold the object until their controllers remove them.
+            let entry = txn.get(&key, ns, name).cloned().expect("read above");
+            if !old["metadata"]["deletionTimestamp"].is_null() {
+                return Ok(old);
+            }
+            let mut object = entry.object;
+            object["metadata"]["deletionTimestamp"] = json!(now_rfc3339());
+            object["metadata"]["deletionGracePeriodSeconds"] = json!(0);
+            let mut stored = txn.put(
+                &key,
+                ns,
+                name,
+                Entry {
+                    object,
+                    applied: entry.applied,
+                },
+            );
+            drop(txn);
+            present(rt, &mut stored);
+            return Ok(stored);
+        }
         if key == NAMESPACE_KEY {
+            let mut held: BTreeMap<String, usize> = BTreeMap::new();
             for (k, n) in txn.ids_in_namespace(name) {
-                txn.delete(&k, name, &n);
+                let Some(entry) = txn.get(&k, name, &n).cloned() else {
+                    continue;
+                };
+                if !has_finalizers(&entry.object) {
+                    txn.delete(&k, name, &n);
+                    continue;
+                }
+                for f in entry.object["metadata"]["finalizers"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                {
+                    *held
+                        .entry(f.as_str().unwrap_or_default().to_owned())
+                        .or_default() += 1;
+                }
+                if entry.object["metadata"]["deletionTimestamp"].is_null() {
+                    let mut object = entry.object;
+                    object["metadata"]["deletionTimestamp"] = json!(now_rfc3339());
+                    txn.put(
+                        &k,
+                        name,
+                        &n,
+                        Entry {
+                            object,
+                            applied: entry.applied,
+                        },
+                    );
+                }
+            }
+            if !held.is_empty() {
+                // Terminating until the content's finalizers are removed, as the namespace
+                // controller reports it.
+                let entry = txn.get(&key, ns, name).cloned().expect("read above");
+                let mut object = entry.object;
+                let remaining: Vec<String> = held
+                    .iter()
+                    .map(|(f, n)| format!("{f} in {n} resource instances"))
+                    .collect();
+                object["metadata"]["deletionTimestamp"] = json!(now_rfc3339());
+                object["status"] = json!({"phase": "Terminating", "conditions": [{
+                    "type": "NamespaceFinalizersRemaining", "status": "True",
+                    "reason": "SomeFinalizersRemain", "lastTransitionTime": now_rfc3339(),
+                    "message": format!("Some content in the namespace has finalizers remaining: {}", remaining.join(", ")),
+                }]});
+                let mut stored = txn.put(
+                    &key,
+                    ns,
+                    name,
+                    Entry {
+                        object,
+                        applied: entry.applied,
+                    },
+                );
+                drop(txn);
+                present(rt, &mut stored);
+                return Ok(stored);
             }
         }
         if key == CRD_KEY {
@@ -884,6 +972,22 @@ fn apply_conflict(rt: &ResourceType, name: &str, found: &[(String, Vec<ssa::Step
             listed.join(", ")
         ),
         details,
+    }
+}
+
+fn has_finalizers(object: &Value) -> bool {
+    object["metadata"]["finalizers"]
+        .as_array()
+        .is_some_and(|f| !f.is_empty())
+}
+
+/// Completes the deletion of a Terminating namespace once nothing is left in it.
+fn finish_namespace_if_empty(txn: &mut super::store::Txn<'_>, ns: &str) {
+    let terminating = txn
+        .get(NAMESPACE_KEY, "", ns)
+        .is_some_and(|e| !e.object["metadata"]["deletionTimestamp"].is_null());
+    if terminating && txn.ids_in_namespace(ns).is_empty() {
+        txn.delete(NAMESPACE_KEY, "", ns);
     }
 }
 

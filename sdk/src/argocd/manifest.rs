@@ -359,8 +359,14 @@ spec:
                   spec:\n  replicas: 3\n  template:\n    spec:\n      affinity:\n        podAntiAffinity:\n          \
                   requiredDuringSchedulingIgnoredDuringExecution: [{topologyKey: kubernetes.io/hostname}]\n";
         let m = Manifest::parse(&format!("{SMALL}---\n{ha}"), "argocd").unwrap();
-        assert_eq!(m.spread_workloads(), [("argocd-redis-ha-server".to_owned(), 3)]);
-        assert!(Manifest::parse(SMALL, "argocd").unwrap().spread_workloads().is_empty());
+        assert_eq!(
+            m.spread_workloads(),
+            [("argocd-redis-ha-server".to_owned(), 3)]
+        );
+        assert!(Manifest::parse(SMALL, "argocd")
+            .unwrap()
+            .spread_workloads()
+            .is_empty());
     }
 
     #[test]
