@@ -10,7 +10,7 @@
 
 use acceptance_tests::argocd;
 use acceptance_tests::artifacts::ArtifactServer;
-use acceptance_tests::standin::harness::{install_command, write_node_file, Kubectl};
+use acceptance_tests::standin::harness::{install_server, Kubectl};
 use acceptance_tests::standin::K3sReleases;
 use acceptance_tests::testbed::TestBed;
 use anyhow::Result;
@@ -42,18 +42,11 @@ fn seed() -> Seed {
         settings: Default::default(),
         params: Default::default(),
         application_health: false,
-        root: k3s_sdk::argocd::RootApplication {
-            name: "root".into(),
-            repo_url: "https://git.example.test/platform.git".into(),
-            path: "apps".into(),
-            target_revision: "HEAD".into(),
-            project: "default".into(),
-            destination_server: "https://kubernetes.default.svc".into(),
-            destination_namespace: "argocd".into(),
-            automated: None,
-            sync_options: vec![],
-            cascade_delete: false,
-        },
+        root: k3s_sdk::argocd::RootApplication::new(
+            "root",
+            "https://git.example.test/platform.git",
+            "apps",
+        ),
     }
 }
 
@@ -79,27 +72,19 @@ fn main() -> Result<()> {
         Path::new(env!("CARGO_BIN_EXE_k3s-standin")),
         &[K3S],
     )?;
-    std::thread::scope(|s| {
+    let kubectls: Vec<Kubectl> = std::thread::scope(|s| {
         let handles: Vec<_> = bed
             .nodes()
             .iter()
             .map(|node| {
                 let releases = &releases;
-                s.spawn(move || -> Result<()> {
-                    write_node_file(
-                        node,
-                        "/etc/rancher/k3s/config.yaml",
-                        &format!("tls-san:\n  - {}\n", node.address()),
-                        0o600,
-                    )?;
-                    node.ssh_ok(&install_command(releases, K3S, &[], &["server"]))?;
-                    Ok(())
-                })
+                s.spawn(move || install_server(node, releases, K3S))
             })
             .collect();
         handles
             .into_iter()
-            .try_for_each(|h| h.join().expect("install thread"))
+            .map(|h| h.join().expect("install thread"))
+            .collect::<Result<_>>()
     })?;
     let runtime = tokio::runtime::Runtime::new()?;
     let bootstrap = Bootstrap::new(&text, "argocd", seed())?;
@@ -111,12 +96,11 @@ fn main() -> Result<()> {
     let mut sdk_cluster = None;
     for round in 0..ROUNDS {
         // The SDK, no readiness wait: the install step alone.
-        let node = &bed.nodes()[2 * round];
-        let kubectl = Kubectl::for_node(node)?;
+        let kubectl = &kubectls[2 * round];
         let api = runtime.block_on(ApiClient::from_kubeconfig(&Secret::new(
             std::fs::read_to_string(kubectl.kubeconfig())?,
         )))?;
-        requests(&kubectl, "k3s-sdk")?;
+        requests(kubectl, "k3s-sdk")?;
         let started = Instant::now();
         let written = runtime.block_on(k3s_sdk::argocd::install(
             &api,
@@ -125,7 +109,7 @@ fn main() -> Result<()> {
             &deadline(),
         ))?;
         sdk_times.push(started.elapsed().as_secs_f64());
-        sdk_counts = requests(&kubectl, "k3s-sdk")?;
+        sdk_counts = requests(kubectl, "k3s-sdk")?;
         assert_eq!(
             written.objects.len(),
             objects,
@@ -135,9 +119,8 @@ fn main() -> Result<()> {
         sdk_cluster = Some((kubectl, api));
 
         // kubectl, as Argo CD's documentation installs it.
-        let node = &bed.nodes()[2 * round + 1];
-        let kubectl = Kubectl::for_node(node)?;
-        requests(&kubectl, "kubectl")?;
+        let kubectl = &kubectls[2 * round + 1];
+        requests(kubectl, "kubectl")?;
         let started = Instant::now();
         kubectl.ok(&["create", "namespace", "argocd"])?;
         kubectl.ok(&[
@@ -150,7 +133,7 @@ fn main() -> Result<()> {
             manifest.to_str().expect("path"),
         ])?;
         kubectl_times.push(started.elapsed().as_secs_f64());
-        kubectl_counts = requests(&kubectl, "kubectl")?;
+        kubectl_counts = requests(kubectl, "kubectl")?;
     }
     let (sdk, kubectl) = (median(sdk_times), median(kubectl_times));
     println!("Argo CD v3.5.1 install ({objects} objects incl. the namespace), median of {ROUNDS}, no readiness waits:");
@@ -174,7 +157,7 @@ fn main() -> Result<()> {
     );
 
     let (kubectl, api) = sdk_cluster.expect("a round ran");
-    requests(&kubectl, "k3s-sdk")?;
+    requests(kubectl, "k3s-sdk")?;
     let started = Instant::now();
     let again = runtime.block_on(k3s_sdk::argocd::install(
         &api,
@@ -182,11 +165,11 @@ fn main() -> Result<()> {
         "argocd",
         &deadline(),
     ))?;
-    let (reads, writes) = requests(&kubectl, "k3s-sdk")?;
+    let (reads, writes) = requests(kubectl, "k3s-sdk")?;
     println!("second install on the same cluster: {:.2} s, {reads} reads, {writes} writes ({} objects written)", started.elapsed().as_secs_f64(), again.objects.len());
     let started = Instant::now();
     runtime.block_on(bootstrap.observe(&api))?;
-    let (reads, writes) = requests(&kubectl, "k3s-sdk")?;
+    let (reads, writes) = requests(kubectl, "k3s-sdk")?;
     println!(
         "refresh (Bootstrap::observe of {} objects): {:.2} s, {reads} reads, {writes} writes",
         bootstrap.inventory().len(),

@@ -9,7 +9,7 @@
 //! controller would write an Application's status, this test does it with kubectl.
 
 use acceptance_tests::artifacts::ArtifactServer;
-use acceptance_tests::standin::harness::{install_command, write_node_file, Kubectl};
+use acceptance_tests::standin::harness::{install_server, Kubectl};
 use acceptance_tests::standin::K3sReleases;
 use acceptance_tests::testbed::TestBed;
 use anyhow::{ensure, Context, Result};
@@ -44,19 +44,11 @@ fn seed() -> Seed {
         params: BTreeMap::from([("server.insecure".into(), "true".into())]),
         application_health: true,
         root: RootApplication {
-            name: "root".into(),
-            repo_url: "https://git.example.test/platform.git".into(),
-            path: "apps".into(),
-            target_revision: "HEAD".into(),
-            project: "default".into(),
-            destination_server: "https://kubernetes.default.svc".into(),
-            destination_namespace: "argocd".into(),
             automated: Some(argocd::Automated {
                 prune: false,
                 self_heal: false,
             }),
-            sync_options: vec![],
-            cascade_delete: false,
+            ..RootApplication::new("root", "https://git.example.test/platform.git", "apps")
         },
     }
 }
@@ -83,14 +75,7 @@ fn the_sdk_installs_seeds_upgrades_reads_and_removes_argocd() -> Result<()> {
     )?;
     let manifest_url = artifacts.publish_file("argocd/v3.5.1/install.yaml", &manifest_path())?;
     let server = bed.node("node-1")?;
-    write_node_file(
-        server,
-        "/etc/rancher/k3s/config.yaml",
-        &format!("tls-san:\n  - {}\n", server.address()),
-        0o600,
-    )?;
-    server.ssh_ok(&install_command(&releases, VERSION, &[], &["server"]))?;
-    let kubectl = Kubectl::for_node(server)?;
+    let kubectl = install_server(server, &releases, VERSION)?;
     let kubeconfig = Secret::new(std::fs::read_to_string(kubectl.kubeconfig())?);
     let runtime = tokio::runtime::Runtime::new()?;
 
@@ -176,16 +161,9 @@ fn the_sdk_installs_seeds_upgrades_reads_and_removes_argocd() -> Result<()> {
         "{e}"
     );
     // Argo CD's controller writes an Application's status (the CRD has no status subresource).
-    kubectl.ok(&[
-        "patch",
-        "application",
-        "root",
-        "-n",
-        "argocd",
-        "--type=merge",
-        "-p",
-        r#"{"status":{"sync":{"status":"Synced"},"health":{"status":"Healthy"}}}"#,
-    ])?;
+    acceptance_tests::argocd::play_application_status(
+        &kubectl, "argocd", "root", "Synced", "Healthy",
+    )?;
     runtime.block_on(bootstrap.apply(
         &api,
         &bootstrap.inventory(),

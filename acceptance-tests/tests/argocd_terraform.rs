@@ -66,6 +66,22 @@ fn apply(wd: &Workdir) -> Result<()> {
     Ok(())
 }
 
+/// Destroys only the `argocd_bootstrap`, keeping the cluster.
+fn destroy_argocd(wd: &Workdir) -> Result<()> {
+    run(
+        wd,
+        &[
+            "destroy",
+            "-auto-approve",
+            "-target=argocd_bootstrap.gitops",
+            "-input=false",
+            "-no-color",
+        ],
+    )?
+    .ok()?;
+    Ok(())
+}
+
 fn expect_empty_plan(wd: &Workdir, after: &str) -> Result<()> {
     let p = plan(wd)?;
     ensure!(p.code == 0, "the plan after {after} is not empty:\n{p}");
@@ -243,16 +259,7 @@ fn the_sandbox_bootstraps_argocd_reads_its_drift_upgrades_and_destroys() -> Resu
     );
 
     // --- Argo CD's controller reports the root Application (played here) -------------------
-    kubectl.ok(&[
-        "patch",
-        "application",
-        "root",
-        "-n",
-        "argocd",
-        "--type=merge",
-        "-p",
-        r#"{"status":{"sync":{"status":"Synced"},"health":{"status":"Healthy"}}}"#,
-    ])?;
+    argocd::play_application_status(&kubectl, "argocd", "root", "Synced", "Healthy")?;
     wd.run(&[
         "apply",
         "-refresh-only",
@@ -309,17 +316,7 @@ fn the_sandbox_bootstraps_argocd_reads_its_drift_upgrades_and_destroys() -> Resu
     ])?;
 
     // --- destroy: Argo CD removed in order, the CRDs kept ----------------------------------
-    run(
-        &wd,
-        &[
-            "destroy",
-            "-auto-approve",
-            "-target=argocd_bootstrap.gitops",
-            "-input=false",
-            "-no-color",
-        ],
-    )?
-    .ok()?;
+    destroy_argocd(&wd)?;
     let namespaces = kubectl.ok(&["get", "namespaces", "-o", "name"])?;
     ensure!(!namespaces.contains("namespace/argocd"), "{namespaces}");
     let crds = kubectl.ok(&["get", "crd", "-o", "name"])?;
@@ -503,14 +500,7 @@ resource "argocd_bootstrap" "gitops" {{
         gitops["values"]["installed_version"] == "v3.5.1",
         "{gitops}"
     );
-    wd.run(&[
-        "destroy",
-        "-auto-approve",
-        "-target=argocd_bootstrap.gitops",
-        "-input=false",
-        "-no-color",
-    ])?
-    .ok()?;
+    destroy_argocd(&wd)?;
 
     // --- Argo CD installed by hand with the real kubectl, then imported --------------------
     let (_forward, port) = Forward::open(&bed, server)?;
@@ -571,14 +561,7 @@ resource "argocd_bootstrap" "gitops" {{
         &(provider + &bootstrap("application_health_check = false\n  delete_crds = true")),
     )?;
     apply(&wd)?;
-    wd.run(&[
-        "destroy",
-        "-auto-approve",
-        "-target=argocd_bootstrap.gitops",
-        "-input=false",
-        "-no-color",
-    ])?
-    .ok()?;
+    destroy_argocd(&wd)?;
     let crds = kubectl.ok(&["get", "crd", "-o", "name"])?;
     ensure!(
         !crds.contains("argoproj.io"),

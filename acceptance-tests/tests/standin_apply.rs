@@ -6,7 +6,7 @@
 //! the SDK's comparison agrees that another manager's sidecar is no difference to write.
 
 use acceptance_tests::artifacts::ArtifactServer;
-use acceptance_tests::standin::harness::{install_command, write_node_file, Kubectl};
+use acceptance_tests::standin::harness::{install_server, Kubectl};
 use acceptance_tests::standin::K3sReleases;
 use acceptance_tests::testbed::TestBed;
 use anyhow::{ensure, Result};
@@ -55,14 +55,7 @@ fn server_side_apply_conflicts_force_and_merges_named_lists_as_kubectl_sees_it()
         &[VERSION],
     )?;
     let server = bed.node("node-1")?;
-    write_node_file(
-        server,
-        "/etc/rancher/k3s/config.yaml",
-        &format!("tls-san:\n  - {}\n", server.address()),
-        0o600,
-    )?;
-    server.ssh_ok(&install_command(&releases, VERSION, &[], &["server"]))?;
-    let kubectl = Kubectl::for_node(server)?;
+    let kubectl = install_server(server, &releases, VERSION)?;
     let dir = tempfile::tempdir()?;
     let cm = |data: &str| {
         format!("apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: settings, namespace: default}}\ndata: {{{data}}}\n")

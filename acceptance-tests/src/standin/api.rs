@@ -724,18 +724,7 @@ impl Cluster {
             let mut object = entry.object;
             object["metadata"]["deletionTimestamp"] = json!(now_rfc3339());
             object["metadata"]["deletionGracePeriodSeconds"] = json!(0);
-            let mut stored = txn.put(
-                &key,
-                ns,
-                name,
-                Entry {
-                    object,
-                    applied: entry.applied,
-                },
-            );
-            drop(txn);
-            present(rt, &mut stored);
-            return Ok(stored);
+            return Ok(store_and_present(rt, txn, ns, name, object, entry.applied));
         }
         if key == NAMESPACE_KEY {
             let mut held: BTreeMap<String, usize> = BTreeMap::new();
@@ -785,18 +774,7 @@ impl Cluster {
                     "reason": "SomeFinalizersRemain", "lastTransitionTime": now_rfc3339(),
                     "message": format!("Some content in the namespace has finalizers remaining: {}", remaining.join(", ")),
                 }]});
-                let mut stored = txn.put(
-                    &key,
-                    ns,
-                    name,
-                    Entry {
-                        object,
-                        applied: entry.applied,
-                    },
-                );
-                drop(txn);
-                present(rt, &mut stored);
-                return Ok(stored);
+                return Ok(store_and_present(rt, txn, ns, name, object, entry.applied));
             }
         }
         if key == CRD_KEY {
@@ -973,6 +951,21 @@ fn apply_conflict(rt: &ResourceType, name: &str, found: &[(String, Vec<ssa::Step
         ),
         details,
     }
+}
+
+/// Stores `object` (a deletion in progress) and returns it as clients see it.
+fn store_and_present(
+    rt: &ResourceType,
+    mut txn: super::store::Txn<'_>,
+    ns: &str,
+    name: &str,
+    object: Value,
+    applied: BTreeMap<String, Value>,
+) -> Value {
+    let mut stored = txn.put(&rt.storage_key(), ns, name, Entry { object, applied });
+    drop(txn);
+    present(rt, &mut stored);
+    stored
 }
 
 fn has_finalizers(object: &Value) -> bool {
