@@ -1,5 +1,5 @@
 # Common tasks; the README's two commands are `scripts/demo` and `scripts/test`.
-.PHONY: demo test fmt lint docs bench-boot bench-startup bench-ssh fuzz
+.PHONY: demo test fmt lint docs bench-boot bench-startup bench-ssh bench-argocd fuzz
 
 demo:
 	scripts/demo
@@ -26,6 +26,9 @@ bench-startup:
 
 bench-ssh:
 	cargo bench -p acceptance-tests --bench ssh_exec
+
+bench-argocd:
+	cargo bench -p acceptance-tests --bench argocd_install
 
 # Mutation-fuzz the cty decoders for FUZZ_SECONDS (default 60).
 fuzz:

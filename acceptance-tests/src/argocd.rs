@@ -4,6 +4,7 @@
 //! `argocd_release_base_url` points at), and versions derived from it for upgrade tests.
 
 use crate::artifacts::ArtifactServer;
+use crate::standin::harness::Kubectl;
 use anyhow::{Context, Result};
 use sha2::{Digest, Sha256};
 use std::path::PathBuf;
@@ -64,4 +65,29 @@ pub fn sha256(text: &str) -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
+}
+
+/// Plays Argo CD's application controller reporting an Application's sync status and health
+/// (no Argo CD runs on the test bed). The CRD has no status subresource: the controller writes
+/// the status on the object itself, as this does with kubectl.
+pub fn play_application_status(
+    kubectl: &Kubectl,
+    namespace: &str,
+    name: &str,
+    sync: &str,
+    health: &str,
+) -> Result<()> {
+    let status =
+        serde_json::json!({"status": {"sync": {"status": sync}, "health": {"status": health}}});
+    kubectl.ok(&[
+        "patch",
+        "application",
+        name,
+        "-n",
+        namespace,
+        "--type=merge",
+        "-p",
+        &status.to_string(),
+    ])?;
+    Ok(())
 }

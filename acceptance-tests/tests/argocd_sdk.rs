@@ -9,7 +9,7 @@
 //! controller would write an Application's status, this test does it with kubectl.
 
 use acceptance_tests::artifacts::ArtifactServer;
-use acceptance_tests::standin::harness::{install_command, write_node_file, Kubectl};
+use acceptance_tests::standin::harness::{install_server, Kubectl};
 use acceptance_tests::standin::K3sReleases;
 use acceptance_tests::testbed::TestBed;
 use anyhow::{ensure, Context, Result};
@@ -44,19 +44,11 @@ fn seed() -> Seed {
         params: BTreeMap::from([("server.insecure".into(), "true".into())]),
         application_health: true,
         root: RootApplication {
-            name: "root".into(),
-            repo_url: "https://git.example.test/platform.git".into(),
-            path: "apps".into(),
-            target_revision: "HEAD".into(),
-            project: "default".into(),
-            destination_server: "https://kubernetes.default.svc".into(),
-            destination_namespace: "argocd".into(),
             automated: Some(argocd::Automated {
                 prune: false,
                 self_heal: false,
             }),
-            sync_options: vec![],
-            cascade_delete: false,
+            ..RootApplication::new("root", "https://git.example.test/platform.git", "apps")
         },
     }
 }
@@ -83,14 +75,7 @@ fn the_sdk_installs_seeds_upgrades_reads_and_removes_argocd() -> Result<()> {
     )?;
     let manifest_url = artifacts.publish_file("argocd/v3.5.1/install.yaml", &manifest_path())?;
     let server = bed.node("node-1")?;
-    write_node_file(
-        server,
-        "/etc/rancher/k3s/config.yaml",
-        &format!("tls-san:\n  - {}\n", server.address()),
-        0o600,
-    )?;
-    server.ssh_ok(&install_command(&releases, VERSION, &[], &["server"]))?;
-    let kubectl = Kubectl::for_node(server)?;
+    let kubectl = install_server(server, &releases, VERSION)?;
     let kubeconfig = Secret::new(std::fs::read_to_string(kubectl.kubeconfig())?);
     let runtime = tokio::runtime::Runtime::new()?;
 
@@ -163,17 +148,29 @@ fn the_sdk_installs_seeds_upgrades_reads_and_removes_argocd() -> Result<()> {
     );
 
     // --- the live state read back: reads only ----------------------------------------------
+    // Waiting for the root Application: without a report from Argo CD's controller, the wait
+    // runs out and says what it saw.
+    let short = Deadline::after(Duration::from_secs(2), Default::default());
+    let e = runtime
+        .block_on(bootstrap.apply(&api, &bootstrap.inventory(), WaitFor::RootSynced, &short))
+        .expect_err("the root Application cannot be Synced without a controller");
+    ensure!(
+        e.to_string()
+            .contains("argoproj.io/Application/argocd/root")
+            && e.to_string().contains("sync"),
+        "{e}"
+    );
     // Argo CD's controller writes an Application's status (the CRD has no status subresource).
-    kubectl.ok(&[
-        "patch",
-        "application",
-        "root",
-        "-n",
-        "argocd",
-        "--type=merge",
-        "-p",
-        r#"{"status":{"sync":{"status":"Synced"},"health":{"status":"Healthy"}}}"#,
-    ])?;
+    acceptance_tests::argocd::play_application_status(
+        &kubectl, "argocd", "root", "Synced", "Healthy",
+    )?;
+    runtime.block_on(bootstrap.apply(
+        &api,
+        &bootstrap.inventory(),
+        WaitFor::RootHealthy,
+        &deadline(),
+    ))?;
+    sdk_requests(&kubectl)?;
     let seen = runtime.block_on(bootstrap.observe(&api))?;
     let (reads, writes) = sdk_requests(&kubectl)?;
     eprintln!("observe: {reads} reads, {writes} writes");
@@ -315,6 +312,70 @@ fn the_sdk_installs_seeds_upgrades_reads_and_removes_argocd() -> Result<()> {
         inventory: upgraded.inventory(),
         delete_crds: false,
     };
+    // A cascade delete needs Argo CD's controller to run the root's finalizer; there is none
+    // here, so the bounded wait names the finalizer instead of hanging.
+    kubectl.ok(&[
+        "patch",
+        "application",
+        "root",
+        "-n",
+        "argocd",
+        "--type=merge",
+        "-p",
+        r#"{"metadata":{"finalizers":["resources-finalizer.argocd.argoproj.io"]}}"#,
+    ])?;
+    let short = || Deadline::after(Duration::from_secs(3), Default::default());
+    let cascading = argocd::Removal {
+        cascade: true,
+        ..removal.clone()
+    };
+    let e = runtime
+        .block_on(argocd::remove(&api, &cascading, &short()))
+        .expect_err("nothing runs the cascade finalizer");
+    ensure!(
+        e.to_string()
+            .contains("resources-finalizer.argocd.argoproj.io")
+            && e.to_string().contains("Application/argocd/root"),
+        "{e}"
+    );
+    // Something outside the inventory holds the namespace: it stays Terminating, and the
+    // wait says why.
+    kubectl.ok(&["create", "configmap", "held", "-n", "argocd"])?;
+    kubectl.ok(&[
+        "patch",
+        "configmap",
+        "held",
+        "-n",
+        "argocd",
+        "--type=merge",
+        "-p",
+        r#"{"metadata":{"finalizers":["example.com/hold"]}}"#,
+    ])?;
+    let e = runtime
+        .block_on(argocd::remove(&api, &removal, &short()))
+        .expect_err("the namespace is held");
+    ensure!(
+        e.to_string().contains("Namespace//argocd") && e.to_string().contains("example.com/hold"),
+        "{e}"
+    );
+    let phase = kubectl.ok(&[
+        "get",
+        "namespace",
+        "argocd",
+        "-o",
+        "jsonpath={.status.phase}",
+    ])?;
+    ensure!(phase == "Terminating", "{phase}");
+    kubectl.ok(&[
+        "patch",
+        "configmap",
+        "held",
+        "-n",
+        "argocd",
+        "--type=merge",
+        "-p",
+        r#"{"metadata":{"finalizers":null}}"#,
+    ])?;
     runtime
         .block_on(argocd::remove(&api, &removal, &deadline()))
         .context("removing")?;

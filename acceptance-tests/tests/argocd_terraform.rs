@@ -38,13 +38,47 @@ fn standin() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_k3s-standin"))
 }
 
+thread_local! {
+    /// What Terraform printed in this test, for the secret scan.
+    static PRINTED: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+}
+
+/// Runs Terraform, keeping what it printed.
+fn run(wd: &Workdir, args: &[&str]) -> Result<acceptance_tests::terraform::TfRun> {
+    let out = wd.run(args)?;
+    PRINTED.with(|p| {
+        let mut p = p.borrow_mut();
+        p.push_str(&out.stdout);
+        p.push_str(&out.stderr);
+    });
+    Ok(out)
+}
+
 fn plan(wd: &Workdir) -> Result<acceptance_tests::terraform::TfRun> {
-    wd.run(&["plan", "-detailed-exitcode", "-input=false", "-no-color"])
+    run(
+        wd,
+        &["plan", "-detailed-exitcode", "-input=false", "-no-color"],
+    )
 }
 
 fn apply(wd: &Workdir) -> Result<()> {
-    wd.run(&["apply", "-auto-approve", "-input=false", "-no-color"])?
-        .ok()?;
+    run(wd, &["apply", "-auto-approve", "-input=false", "-no-color"])?.ok()?;
+    Ok(())
+}
+
+/// Destroys only the `argocd_bootstrap`, keeping the cluster.
+fn destroy_argocd(wd: &Workdir) -> Result<()> {
+    run(
+        wd,
+        &[
+            "destroy",
+            "-auto-approve",
+            "-target=argocd_bootstrap.gitops",
+            "-input=false",
+            "-no-color",
+        ],
+    )?
+    .ok()?;
     Ok(())
 }
 
@@ -100,7 +134,15 @@ fn the_sandbox_bootstraps_argocd_reads_its_drift_upgrades_and_destroys() -> Resu
     argocd::publish_shared(&artifacts)?;
     let v352 = argocd::derived(&v351, NEXT, DROPPED);
     argocd::publish(&artifacts, NEXT, &v352);
-    let wd = Workdir::new(TerraformVersion::V1_6_6, provider_dir()?)?;
+    let trace = tempfile::tempdir()?;
+    let trace_log = trace.path().join("terraform-trace.log");
+    let wd = Workdir::new(TerraformVersion::V1_6_6, provider_dir()?)?
+        .with_env("TF_LOG", "TRACE")
+        .with_env("TF_LOG_PATH", trace_log.display().to_string());
+    let token = format!(
+        "repo-token-{}",
+        &argocd::sha256(&format!("{:?}", Instant::now()))[..16]
+    );
     wd.write_file(
         "main.tf",
         &std::fs::read_to_string(repo_root().join("examples/local-sandbox/main.tf"))?,
@@ -117,6 +159,7 @@ fn the_sandbox_bootstraps_argocd_reads_its_drift_upgrades_and_destroys() -> Resu
             "argocd_release_base_url": argocd::release_base_url(&artifacts),
             "argocd_version": version,
             "argocd_manifest_sha256": sha,
+            "gitops_token": token,
         });
         wd.write_file(
             "terraform.tfvars.json",
@@ -216,16 +259,7 @@ fn the_sandbox_bootstraps_argocd_reads_its_drift_upgrades_and_destroys() -> Resu
     );
 
     // --- Argo CD's controller reports the root Application (played here) -------------------
-    kubectl.ok(&[
-        "patch",
-        "application",
-        "root",
-        "-n",
-        "argocd",
-        "--type=merge",
-        "-p",
-        r#"{"status":{"sync":{"status":"Synced"},"health":{"status":"Healthy"}}}"#,
-    ])?;
+    argocd::play_application_status(&kubectl, "argocd", "root", "Synced", "Healthy")?;
     wd.run(&[
         "apply",
         "-refresh-only",
@@ -271,15 +305,18 @@ fn the_sandbox_bootstraps_argocd_reads_its_drift_upgrades_and_destroys() -> Resu
         "{policies}"
     );
 
+    let password = kubectl.ok(&[
+        "get",
+        "secret",
+        "argocd-initial-admin-secret",
+        "-n",
+        "argocd",
+        "-o",
+        "jsonpath={.data.password}",
+    ])?;
+
     // --- destroy: Argo CD removed in order, the CRDs kept ----------------------------------
-    wd.run(&[
-        "destroy",
-        "-auto-approve",
-        "-target=argocd_bootstrap.gitops",
-        "-input=false",
-        "-no-color",
-    ])?
-    .ok()?;
+    destroy_argocd(&wd)?;
     let namespaces = kubectl.ok(&["get", "namespaces", "-o", "name"])?;
     ensure!(!namespaces.contains("namespace/argocd"), "{namespaces}");
     let crds = kubectl.ok(&["get", "crd", "-o", "name"])?;
@@ -289,8 +326,33 @@ fn the_sandbox_bootstraps_argocd_reads_its_drift_upgrades_and_destroys() -> Resu
     );
     let roles = kubectl.ok(&["get", "clusterroles", "-o", "name"])?;
     ensure!(!roles.contains("argocd-server"), "{roles}");
-    wd.run(&["destroy", "-auto-approve", "-input=false", "-no-color"])?
-        .ok()?;
+    run(
+        &wd,
+        &["destroy", "-auto-approve", "-input=false", "-no-color"],
+    )?
+    .ok()?;
+
+    // --- no secret in what Terraform printed or logged (TRACE, the whole run) --------------
+    let log = std::fs::read_to_string(&trace_log)?;
+    ensure!(
+        log.len() > 100_000,
+        "the trace log is not a full trace ({} bytes)",
+        log.len()
+    );
+    let printed = PRINTED.with(|p| p.borrow().clone());
+    let encoded = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &token);
+    for (what, secret) in [
+        ("the repository token", &token),
+        ("the repository token (base64)", &encoded),
+        ("the initial admin password (base64)", &password),
+    ] {
+        ensure!(!secret.is_empty(), "{what} is empty");
+        ensure!(!log.contains(secret.as_str()), "{what} is in the trace log");
+        ensure!(
+            !printed.contains(secret.as_str()),
+            "{what} is in Terraform's output"
+        );
+    }
     Ok(())
 }
 
@@ -438,14 +500,7 @@ resource "argocd_bootstrap" "gitops" {{
         gitops["values"]["installed_version"] == "v3.5.1",
         "{gitops}"
     );
-    wd.run(&[
-        "destroy",
-        "-auto-approve",
-        "-target=argocd_bootstrap.gitops",
-        "-input=false",
-        "-no-color",
-    ])?
-    .ok()?;
+    destroy_argocd(&wd)?;
 
     // --- Argo CD installed by hand with the real kubectl, then imported --------------------
     let (_forward, port) = Forward::open(&bed, server)?;
@@ -486,7 +541,6 @@ resource "argocd_bootstrap" "gitops" {{
         "argocd",
         "--timeout=60s",
     ])?;
-    wd.run(&["state", "rm", "argocd_bootstrap.gitops"]).ok();
     wd.write_file(
         "main.tf",
         &(provider.clone() + &bootstrap("application_health_check = false")),
@@ -507,14 +561,7 @@ resource "argocd_bootstrap" "gitops" {{
         &(provider + &bootstrap("application_health_check = false\n  delete_crds = true")),
     )?;
     apply(&wd)?;
-    wd.run(&[
-        "destroy",
-        "-auto-approve",
-        "-target=argocd_bootstrap.gitops",
-        "-input=false",
-        "-no-color",
-    ])?
-    .ok()?;
+    destroy_argocd(&wd)?;
     let crds = kubectl.ok(&["get", "crd", "-o", "name"])?;
     ensure!(
         !crds.contains("argoproj.io"),

@@ -457,8 +457,11 @@ fn terraform_talks_to_the_provider_over_verified_mutual_tls() -> Result<()> {
 #[test]
 fn the_documented_examples_are_valid_and_formatted() -> Result<()> {
     let examples = acceptance_tests::terraform::repo_root().join("examples");
-    let mut combined =
-        String::from("variable \"git_token\" {\n  type      = string\n  sensitive = true\n}\n");
+    let mut combined = String::from(
+        "variable \"git_token\" {\n  type      = string\n  sensitive = true\n}\n\
+         variable \"server_host_key\" {\n  type = string\n}\n\
+         variable \"deploy_key\" {\n  type      = string\n  sensitive = true\n}\n",
+    );
     for dir in [
         "resources/k3s_server",
         "resources/k3s_agent",
@@ -466,9 +469,9 @@ fn the_documented_examples_are_valid_and_formatted() -> Result<()> {
         "data-sources/k3s_oci_instances",
     ] {
         let file = std::fs::read_dir(examples.join(dir))?
-            .next()
-            .context("empty example directory")??
-            .path();
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .find(|p| p.extension().is_some_and(|x| x == "tf"))
+            .context("no .tf file in the example directory")?;
         combined.push_str(&std::fs::read_to_string(&file)?);
         combined.push('\n');
     }
@@ -491,27 +494,27 @@ fn the_documented_examples_are_valid_and_formatted() -> Result<()> {
 }
 
 #[test]
-fn apply_of_an_unfinished_resource_fails_clearly_and_records_nothing() -> Result<()> {
-    // argocd_bootstrap answers "not implemented yet" without touching the network.
-    let config = r#"
-resource "argocd_bootstrap" "main" {
-  provider   = k3s
-  kubeconfig = "apiVersion: v1"
-  version    = "v3.5.1"
-  root_application {
+fn apply_against_a_cluster_that_does_not_answer_fails_clearly_and_records_nothing() -> Result<()> {
+    // Nothing listens on 127.0.0.1:1; the manifest is the shared one, read from disk.
+    let kubeconfig = "apiVersion: v1\\nkind: Config\\nclusters:\\n- name: c\\n  cluster: {server: 'https://127.0.0.1:1', insecure-skip-tls-verify: true}\\nusers:\\n- name: u\\n  user: {token: t}\\ncontexts:\\n- name: c\\n  context: {cluster: c, user: u}\\ncurrent-context: c\\n";
+    let config = format!(
+        r#"
+resource "argocd_bootstrap" "main" {{
+  provider     = k3s
+  kubeconfig   = "{kubeconfig}"
+  version      = "v3.5.1"
+  manifest_url = "file://{manifest}"
+  root_application {{
     repo_url = "https://git.example.com/platform/cluster.git"
     path     = "apps"
-  }
-}
-"#;
-    let wd = workdir(TerraformVersion::V1_15_5, config)?;
-    let out = wd.run(&["apply", "-auto-approve", "-input=false", "-no-color"])?;
-    ensure!(out.code == 1, "apply exit {}\n{out}", out.code);
-    ensure!(
-        out.stderr
-            .contains("argocd_bootstrap: create is not implemented yet"),
-        "unclear error:\n{out}"
+  }}
+}}
+"#,
+        manifest = acceptance_tests::argocd::shared_manifest().display()
     );
+    let wd = workdir(TerraformVersion::V1_15_5, &config)?;
+    let out = wd.run(&["apply", "-auto-approve", "-input=false", "-no-color"])?;
+    out.failed_with(&["Cannot reach the cluster", "https://127.0.0.1:1"])?;
     let state = wd.run(&["state", "list"])?;
     ensure!(
         state.stdout.trim().is_empty(),
@@ -519,6 +522,75 @@ resource "argocd_bootstrap" "main" {
         state.stdout
     );
     Ok(())
+}
+
+#[test]
+fn validate_refuses_argocd_settings_that_would_fail_at_apply() -> Result<()> {
+    let config = r#"
+resource "argocd_bootstrap" "bad" {
+  provider   = k3s
+  kubeconfig = "apiVersion: v1"
+  version    = "3.5"
+  wait_for   = "synced"
+  repository {
+    name            = "platform"
+    url             = "https://git.example.com/platform.git"
+    ssh_private_key = "-----BEGIN OPENSSH PRIVATE KEY-----"
+  }
+  repository {
+    name = "charts"
+    url  = "http://charts.example.com/repo"
+  }
+  root_application {
+    repo_url = "ftp://git.example.com/platform.git"
+    path     = "apps"
+  }
+}
+
+resource "argocd_bootstrap" "no_cluster" {
+  provider = k3s
+  version  = "v3.5.1"
+  root_application {
+    repo_url = "https://git.example.com/platform.git"
+    path     = "apps"
+  }
+}
+"#;
+    let source = format!("{REQUIRED_PROVIDERS}\n{config}");
+    let line_of = |needle: &str| line_in(&source, needle);
+    let expected = [
+        (
+            "Invalid value for version",
+            "release tag of the form vX.Y.Z",
+            line_of("\"3.5\""),
+        ),
+        (
+            "Invalid value for wait_for",
+            "\"synced\"",
+            line_of("\"synced\""),
+        ),
+        (
+            "SSH key on an https repository",
+            "ssh_private_key",
+            line_of("BEGIN OPENSSH"),
+        ),
+        (
+            "Invalid value for url",
+            "plain http",
+            line_of("http://charts"),
+        ),
+        (
+            "Invalid value for repo_url",
+            "ftp://git.example.com",
+            line_of("ftp://"),
+        ),
+        (
+            "Missing cluster access",
+            "`server` block",
+            line_of("\"no_cluster\""),
+        ),
+    ];
+    validate_fails_with(config, &expected)
 }
 
 #[test]

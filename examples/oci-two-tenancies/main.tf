@@ -1,6 +1,7 @@
 # The reference cluster on Oracle Cloud across two tenancies joined by local peering gateways:
 # one K3s server in tenancy A, workers in both, and the network load balancer forwarding :443
-# to the workers. Hosts are given by instance OCID; the provider looks up their private IPs.
+# to the workers, and Argo CD with its App-of-Apps root. Hosts are given by instance OCID; the
+# provider looks up their private IPs.
 terraform {
   required_providers {
     k3s = { source = "k3s/k3s" }
@@ -14,6 +15,11 @@ variable "k3s_version" {
 variable "compartment_a" { type = string }
 variable "compartment_b" { type = string }
 variable "ingress_nlb_id" { type = string }
+variable "gitops_repo" { type = string }
+variable "gitops_token" {
+  type      = string
+  sensitive = true
+}
 
 provider "k3s" {
   ssh {
@@ -74,4 +80,38 @@ resource "k3s_agent" "worker" {
     port                     = 443
     oci_profile              = "tenancy_a"
   }
+}
+
+# Argo CD through the server node over SSH: the API stays private, and no cluster credential
+# lands in the state. The repository's `bootstrap` directory holds the child Applications:
+# `cluster-bootstrap` at sync wave -2, then `bootstrap` (MinIO, Zot, Vault, Gitea) at -1; the
+# Application health check (on by default) makes the second wait for the first to be Healthy.
+resource "argocd_bootstrap" "gitops" {
+  provider = k3s
+  version  = "v3.5.1"
+  wait_for = "root_healthy"
+
+  server {
+    host = data.k3s_oci_instances.servers.instances[0].private_ip
+    ssh {
+      sudo = true
+    }
+  }
+
+  repository {
+    name     = "platform"
+    url      = var.gitops_repo
+    username = "argocd"
+    password = var.gitops_token
+  }
+
+  root_application {
+    repo_url     = var.gitops_repo
+    path         = "bootstrap"
+    sync_options = ["CreateNamespace=true", "ServerSideApply=true"]
+    prune        = true
+    self_heal    = true
+  }
+
+  depends_on = [k3s_server.main]
 }

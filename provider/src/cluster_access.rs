@@ -41,7 +41,7 @@ pub fn server_block() -> NestedBlock {
 /// How the API was reached, or why not.
 pub enum Reached {
     /// A client for the cluster's API (through the node, the forward lives as long as it).
-    Api(ApiClient),
+    Api(Box<ApiClient>),
     /// The cluster did not answer (a warning says so); a read keeps its state.
     Unreachable,
 }
@@ -54,6 +54,9 @@ pub enum Attempt {
     /// For an apply: SSH retries for the `ssh.connect_timeout` while a host boots; a host that
     /// does not answer is an error.
     Retrying,
+    /// For a destroy: retries as for an apply, then a host that does not answer is
+    /// [`Reached::Unreachable`] (a warning names what is left behind).
+    Destroying,
 }
 
 /// A client for the cluster `kubeconfig` or `server` names (exactly one is set; validation
@@ -68,7 +71,7 @@ pub async fn connect(
     if let Some(kubeconfig) = kubeconfig {
         return ApiClient::from_kubeconfig(kubeconfig)
             .await
-            .map(|api| Some(Reached::Api(api)))
+            .map(|api| Some(Reached::Api(Box::new(api))))
             .map_err(|e| Diagnostics::from_error("Cannot use the kubeconfig", e.to_string()));
     }
     let Some(server) = server else {
@@ -81,8 +84,12 @@ pub async fn connect(
     }
     let session = match Session::connect(&target).await {
         Ok(session) => session,
-        Err(e @ k3s_sdk::ssh::Error::Unreachable { .. }) if attempt == Attempt::Once => {
-            unreachable(ctx, &server.host, &e);
+        Err(e @ k3s_sdk::ssh::Error::Unreachable { .. }) if attempt != Attempt::Retrying => {
+            if attempt == Attempt::Destroying {
+                left_behind(ctx, &server.host, &e);
+            } else {
+                unreachable(ctx, &server.host, &e);
+            }
             return Ok(Some(Reached::Unreachable));
         }
         Err(e) => {
@@ -94,13 +101,21 @@ pub async fn connect(
     };
     ApiClient::through_node(&session, ADMIN_KUBECONFIG)
         .await
-        .map(|api| Some(Reached::Api(api)))
+        .map(|api| Some(Reached::Api(Box::new(api))))
         .map_err(|e| {
             Diagnostics::from_error(
                 format!("Cannot reach the cluster's API through {}", server.host),
                 format!("{e}. The node must be a K3s server (it holds {ADMIN_KUBECONFIG}); with a non-root `ssh.user`, set `ssh.sudo`."),
             )
         })
+}
+
+/// Warns that the cluster at `place` did not answer at destroy: what was applied stays there.
+pub fn left_behind(ctx: &Context, place: &str, error: &dyn std::fmt::Display) {
+    ctx.warn(
+        format!("The cluster at {place} is unreachable; what this resource applied is left in it"),
+        format!("{error}. The resource is removed from the state; what it applied stays in the cluster until it is removed there."),
+    );
 }
 
 /// Warns that the cluster at `place` did not answer and the state is kept.

@@ -11,6 +11,7 @@ use super::patch;
 use super::pki::{Ca, Usage};
 use super::resources::{builtins, compare_versions, from_crd, ResourceType};
 use super::selector::Selector;
+use super::ssa;
 use super::store::{Entry, EventType, Store};
 use super::table::{table, Include};
 use super::util::{name_suffix, now_rfc3339, sha256_hex, uuid4};
@@ -166,6 +167,8 @@ pub struct WriteOptions {
     pub dry_run: bool,
     /// `fieldManager`.
     pub field_manager: Option<String>,
+    /// `force=true`: a server-side apply takes over fields other managers apply.
+    pub force: bool,
 }
 
 impl Cluster {
@@ -493,6 +496,7 @@ impl Cluster {
                 "creationTimestamp",
                 "namespace",
                 "generation",
+                "deletionTimestamp",
             ] {
                 match old_meta.get(key) {
                     Some(v) => {
@@ -523,6 +527,14 @@ impl Cluster {
         if compare == old.object && applied == old.applied {
             // No change: Kubernetes keeps the resourceVersion and sends no watch event.
             return Ok(old.object.clone());
+        }
+        if !new["metadata"]["deletionTimestamp"].is_null() && !has_finalizers(&new) {
+            // The last finalizer is gone: the deletion completes.
+            txn.delete(&rt.storage_key(), ns, name);
+            if rt.namespaced {
+                finish_namespace_if_empty(txn, ns);
+            }
+            return Ok(new);
         }
         Ok(txn.put(
             &rt.storage_key(),
@@ -636,7 +648,23 @@ impl Cluster {
                 })?;
                 check_kind(rt, &patch_doc)?;
                 let mut records = old.applied.clone();
-                patch::apply(&mut patched, records.get(&manager), &patch_doc);
+                let found = ssa::conflicts(&manager, &patch_doc, &records);
+                if !found.is_empty() && !opts.force {
+                    return Err(apply_conflict(rt, name, &found));
+                }
+                for (other, path) in &found {
+                    if let Some(config) = records.get_mut(other) {
+                        ssa::release(config, path);
+                    }
+                }
+                {
+                    let others: Vec<&Value> = records
+                        .iter()
+                        .filter(|(m, _)| **m != manager)
+                        .map(|(_, c)| c)
+                        .collect();
+                    ssa::apply(&mut patched, records.get(&manager), &patch_doc, &others);
+                }
                 records.insert(manager, patch_doc.clone());
                 applied = Some(records);
             }
@@ -689,9 +717,66 @@ impl Cluster {
         if opts.dry_run {
             return Ok(old);
         }
+        if key != NAMESPACE_KEY && has_finalizers(&old) {
+            // Finalizers hold the object until their controllers remove them.
+            let entry = txn.get(&key, ns, name).cloned().expect("read above");
+            if !old["metadata"]["deletionTimestamp"].is_null() {
+                return Ok(old);
+            }
+            let mut object = entry.object;
+            object["metadata"]["deletionTimestamp"] = json!(now_rfc3339());
+            object["metadata"]["deletionGracePeriodSeconds"] = json!(0);
+            return Ok(store_and_present(rt, txn, ns, name, object, entry.applied));
+        }
         if key == NAMESPACE_KEY {
+            let mut held: BTreeMap<String, usize> = BTreeMap::new();
             for (k, n) in txn.ids_in_namespace(name) {
-                txn.delete(&k, name, &n);
+                let Some(entry) = txn.get(&k, name, &n).cloned() else {
+                    continue;
+                };
+                if !has_finalizers(&entry.object) {
+                    txn.delete(&k, name, &n);
+                    continue;
+                }
+                for f in entry.object["metadata"]["finalizers"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                {
+                    *held
+                        .entry(f.as_str().unwrap_or_default().to_owned())
+                        .or_default() += 1;
+                }
+                if entry.object["metadata"]["deletionTimestamp"].is_null() {
+                    let mut object = entry.object;
+                    object["metadata"]["deletionTimestamp"] = json!(now_rfc3339());
+                    txn.put(
+                        &k,
+                        name,
+                        &n,
+                        Entry {
+                            object,
+                            applied: entry.applied,
+                        },
+                    );
+                }
+            }
+            if !held.is_empty() {
+                // Terminating until the content's finalizers are removed, as the namespace
+                // controller reports it.
+                let entry = txn.get(&key, ns, name).cloned().expect("read above");
+                let mut object = entry.object;
+                let remaining: Vec<String> = held
+                    .iter()
+                    .map(|(f, n)| format!("{f} in {n} resource instances"))
+                    .collect();
+                object["metadata"]["deletionTimestamp"] = json!(now_rfc3339());
+                object["status"] = json!({"phase": "Terminating", "conditions": [{
+                    "type": "NamespaceFinalizersRemaining", "status": "True",
+                    "reason": "SomeFinalizersRemain", "lastTransitionTime": now_rfc3339(),
+                    "message": format!("Some content in the namespace has finalizers remaining: {}", remaining.join(", ")),
+                }]});
+                return Ok(store_and_present(rt, txn, ns, name, object, entry.applied));
             }
         }
         if key == CRD_KEY {
@@ -896,6 +981,63 @@ fn invalid(rt: &ResourceType, name: &str, cause: &str) -> ApiError {
     }
 }
 
+/// A server-side apply that would take fields other managers apply, without `force`: 409 with
+/// the fields named as the API names them.
+fn apply_conflict(rt: &ResourceType, name: &str, found: &[(String, Vec<ssa::Step>)]) -> ApiError {
+    let listed: Vec<String> = found
+        .iter()
+        .map(|(manager, path)| format!("conflict with \"{manager}\": {}", ssa::describe(path)))
+        .collect();
+    let causes: Vec<Value> = found
+        .iter()
+        .map(|(manager, path)| json!({"type": "FieldManagerConflict", "message": format!("conflict with \"{manager}\""), "field": ssa::describe(path)}))
+        .collect();
+    let mut details = details(rt, name);
+    details["causes"] = json!(causes);
+    ApiError {
+        code: 409,
+        reason: "Conflict",
+        message: format!(
+            "Apply failed with {} conflict{}: {}",
+            found.len(),
+            if found.len() == 1 { "" } else { "s" },
+            listed.join(", ")
+        ),
+        details,
+    }
+}
+
+/// Stores `object` (a deletion in progress) and returns it as clients see it.
+fn store_and_present(
+    rt: &ResourceType,
+    mut txn: super::store::Txn<'_>,
+    ns: &str,
+    name: &str,
+    object: Value,
+    applied: BTreeMap<String, Value>,
+) -> Value {
+    let mut stored = txn.put(&rt.storage_key(), ns, name, Entry { object, applied });
+    drop(txn);
+    present(rt, &mut stored);
+    stored
+}
+
+fn has_finalizers(object: &Value) -> bool {
+    object["metadata"]["finalizers"]
+        .as_array()
+        .is_some_and(|f| !f.is_empty())
+}
+
+/// Completes the deletion of a Terminating namespace once nothing is left in it.
+fn finish_namespace_if_empty(txn: &mut super::store::Txn<'_>, ns: &str) {
+    let terminating = txn
+        .get(NAMESPACE_KEY, "", ns)
+        .is_some_and(|e| !e.object["metadata"]["deletionTimestamp"].is_null());
+    if terminating && txn.ids_in_namespace(ns).is_empty() {
+        txn.delete(NAMESPACE_KEY, "", ns);
+    }
+}
+
 fn conflict(rt: &ResourceType, name: &str) -> ApiError {
     ApiError {
         code: 409,
@@ -976,7 +1118,7 @@ fn set_managed_fields(rt: &ResourceType, obj: &mut Value, applied: &BTreeMap<Str
     let entries: Vec<Value> = applied
         .iter()
         .map(|(manager, config)| {
-            let fields = patch::fields_v1(config);
+            let fields = ssa::fields_v1(config);
             let time = previous
                 .as_array()
                 .and_then(|p| {
@@ -1495,6 +1637,7 @@ fn write_options(req: &ApiRequest) -> WriteOptions {
             .get("fieldManager")
             .filter(|m| !m.is_empty())
             .cloned(),
+        force: req.query.get("force").is_some_and(|v| v == "true"),
     }
 }
 

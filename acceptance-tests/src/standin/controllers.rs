@@ -179,6 +179,7 @@ fn play_argocd_server_start(cluster: &Cluster) {
     let opts = super::api::WriteOptions {
         dry_run: false,
         field_manager: Some("argocd-server".into()),
+        force: false,
     };
     for ns in available {
         if cluster

@@ -38,6 +38,19 @@ pub fn install_command(
     )
 }
 
+/// Installs a K3s stand-in server on `node` (its address in the certificate's SANs, so the
+/// host's kubectl can reach it) and returns the host's kubectl for it.
+pub fn install_server(node: &Node, releases: &K3sReleases, version: &str) -> Result<Kubectl> {
+    write_node_file(
+        node,
+        "/etc/rancher/k3s/config.yaml",
+        &format!("tls-san:\n  - {}\n", node.address()),
+        0o600,
+    )?;
+    node.ssh_ok(&install_command(releases, version, &[], &["server"]))?;
+    Kubectl::for_node(node)
+}
+
 /// Writes `contents` to `path` on `node` (as root, over SSH stdin) with `mode`.
 pub fn write_node_file(node: &Node, path: &str, contents: &str, mode: u32) -> Result<()> {
     let command = format!(

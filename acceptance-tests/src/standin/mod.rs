@@ -42,6 +42,7 @@ pub mod proxy;
 pub mod resources;
 pub mod selector;
 pub mod server;
+pub mod ssa;
 pub mod store;
 pub mod table;
 pub mod tls;

@@ -1,8 +1,7 @@
 //! The patch formats the stand-in API server accepts: JSON merge patch (RFC 7386), strategic
 //! merge patch (merge patch plus merging of object lists by a well-known key and the `$patch`
-//! and `$setElementOrder` directives stripped), JSON patch (RFC 6902) and server-side apply
-//! (merge the applied configuration over the live object, dropping fields this field manager
-//! applied before and no longer applies).
+//! and `$setElementOrder` directives stripped) and JSON patch (RFC 6902). Server-side apply is
+//! [`super::ssa`]'s.
 
 use serde_json::{Map, Value};
 
@@ -261,72 +260,6 @@ pub fn json_patch(doc: &mut Value, patch: &Value) -> Result<(), PatchError> {
     Ok(())
 }
 
-/// Server-side apply, approximated: removes from `live` the fields `previous` (what this
-/// manager applied last time) set and `applied` no longer sets, then merges `applied` over
-/// `live` (objects recursively; lists and scalars replaced as a whole).
-pub fn apply(live: &mut Value, previous: Option<&Value>, applied: &Value) {
-    if let Some(previous) = previous {
-        drop_unapplied(live, previous, applied);
-    }
-    overlay(live, applied);
-}
-
-fn drop_unapplied(live: &mut Value, previous: &Value, applied: &Value) {
-    let (Value::Object(live), Value::Object(previous)) = (live, previous) else {
-        return;
-    };
-    for (key, prev) in previous {
-        match applied.get(key) {
-            None => {
-                live.remove(key);
-            }
-            Some(now) => {
-                if let Some(l) = live.get_mut(key) {
-                    drop_unapplied(l, prev, now);
-                }
-            }
-        }
-    }
-}
-
-fn overlay(live: &mut Value, applied: &Value) {
-    match (live, applied) {
-        (Value::Object(l), Value::Object(a)) => {
-            for (k, v) in a {
-                match l.get_mut(k) {
-                    Some(existing) if existing.is_object() && v.is_object() => overlay(existing, v),
-                    _ => {
-                        l.insert(k.clone(), v.clone());
-                    }
-                }
-            }
-        }
-        (live, applied) => *live = applied.clone(),
-    }
-}
-
-/// The `fieldsV1` description of the fields an applied configuration sets.
-pub fn fields_v1(applied: &Value) -> Value {
-    match applied {
-        Value::Object(m) => {
-            let mut out = Map::new();
-            for (k, v) in m {
-                if matches!(k.as_str(), "apiVersion" | "kind") {
-                    continue;
-                }
-                let inner = if v.is_object() {
-                    fields_v1(v)
-                } else {
-                    Value::Object(Map::new())
-                };
-                out.insert(format!("f:{k}"), inner);
-            }
-            Value::Object(out)
-        }
-        _ => Value::Object(Map::new()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -373,22 +306,5 @@ mod tests {
             &json!([{"op": "replace", "path": "/nope", "value": 1}])
         )
         .is_err());
-    }
-
-    #[test]
-    fn apply_drops_fields_the_manager_stopped_applying() {
-        let first = json!({"metadata": {"labels": {"a": "1", "b": "2"}}, "data": {"k": "v"}});
-        let mut live = json!({"metadata": {"labels": {"other": "x"}}});
-        apply(&mut live, None, &first);
-        assert_eq!(
-            live["metadata"]["labels"],
-            json!({"a": "1", "b": "2", "other": "x"})
-        );
-        let second = json!({"metadata": {"labels": {"a": "1"}}});
-        apply(&mut live, Some(&first), &second);
-        assert_eq!(
-            live,
-            json!({"metadata": {"labels": {"a": "1", "other": "x"}}})
-        );
     }
 }

@@ -9,23 +9,29 @@
 //! that writes exactly the objects that differ. What was applied (the inventory) is kept in
 //! private state, so an upgrade deletes what the new version no longer ships.
 
+mod checks;
+mod convert;
+mod manifest;
+
 use crate::cluster_access::{self, Attempt, Reached, ServerAccess};
+use checks::check_config;
+use convert::{recorded, repository_model, root_model};
+use manifest::{bootstrap_of, warn_if_too_few_nodes};
 use crate::node::import::parse_ssh_id;
 use crate::provider::ProviderConfig;
 use crate::ssh_target::{self, SshBlock};
 use crate::validators;
 use async_trait::async_trait;
-use k3s_sdk::argocd::{self, Bootstrap, Deadline, Observation, Seed, WaitFor};
-use k3s_sdk::kubernetes::{ApiClient, ObjectRef};
+use k3s_sdk::argocd::{self, Deadline, WaitFor};
+use k3s_sdk::kubernetes::ObjectRef;
 use k3s_sdk::Secret;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, OnceLock};
-use tfplugin_runtime::cty::{AttributePath, Type, Value};
+use tfplugin_runtime::cty::{Type, Value};
 use tfplugin_runtime::schema::{one_of, Attribute, Block, NestedBlock, Schema};
 use tfplugin_runtime::timeouts::{self, Timeouts};
 use tfplugin_runtime::{
-    field_name, Context, Diagnostics, Form, Known, MaybeUnknown, Models, Plan, Planned, Resource,
+    Context, Diagnostics, Form, Known, MaybeUnknown, Models, Plan, Planned, Resource,
 };
 
 /// The `argocd_bootstrap` resource type.
@@ -277,7 +283,7 @@ impl Resource for ArgocdBootstrap {
     }
 
     async fn delete(&self, ctx: &Context, prior: ArgocdModel) -> Result<(), Diagnostics> {
-        let Some(Reached::Api(api)) = cluster_access::connect(ctx, prior.kubeconfig.as_ref(), prior.server.as_ref(), Attempt::Retrying).await? else {
+        let Some(Reached::Api(api)) = cluster_access::connect(ctx, prior.kubeconfig.as_ref(), prior.server.as_ref(), Attempt::Destroying).await? else {
             return Ok(());
         };
         let mut inventory = Private::of(ctx).inventory;
@@ -296,10 +302,7 @@ impl Resource for ArgocdBootstrap {
         match argocd::remove(&api, &removal, &deadline).await {
             Ok(()) => Ok(()),
             Err(argocd::Error::Api(e @ k3s_sdk::kubernetes::Error::Unreachable { .. })) => {
-                ctx.warn(
-                    format!("The cluster at {} is unreachable; Argo CD is left in it", api.server()),
-                    format!("{e}. The resource is removed from the state; what was applied stays in the cluster."),
-                );
+                cluster_access::left_behind(ctx, api.server(), &e);
                 Ok(())
             }
             Err(e) => Err(failed("Cannot remove Argo CD", e)),
@@ -364,6 +367,14 @@ async fn apply(ctx: &Context, planned: ArgocdModel, within: std::time::Duration,
         return Err(Diagnostics::from_error("No cluster to apply to", "Set `kubeconfig` or a `server` block."));
     };
     let bootstrap = bootstrap_of(ctx, &planned).await?;
+    // The first request: a cluster that does not answer fails here, before anything is
+    // written (so a failed create records nothing).
+    if let Err(e) = api.resource("v1", "Namespace").await {
+        return Err(Diagnostics::from_error(
+            format!("Cannot reach the cluster at {}", api.server()),
+            format!("{e}. Nothing was applied; check the kubeconfig's server address (or the `server` node) and try again."),
+        ));
+    }
     warn_if_too_few_nodes(ctx, &api, &bootstrap).await;
     let wait_for = match planned.wait_for.as_str() {
         "root_synced" => WaitFor::RootSynced,
@@ -406,147 +417,6 @@ fn failed(summary: &str, error: impl std::fmt::Display) -> Diagnostics {
     Diagnostics::from_error(summary, error.to_string())
 }
 
-/// Manifests read in this provider run, by source: a plan's refresh and its apply read once.
-fn manifest_cache() -> &'static Mutex<BTreeMap<String, Arc<String>>> {
-    static CACHE: OnceLock<Mutex<BTreeMap<String, Arc<String>>>> = OnceLock::new();
-    CACHE.get_or_init(Mutex::default)
-}
-
-/// The manifest's URL: the resource's `manifest_url`, else the release's under the provider's
-/// `argocd_release_base_url`.
-fn manifest_url(ctx: &Context, model: &ArgocdModel) -> Result<String, Diagnostics> {
-    Ok(match &model.manifest_url {
-        Some(url) => url.clone(),
-        None => argocd::release_url_at(&ctx.provider::<ProviderConfig>()?.argocd_release_base_url, &model.version),
-    })
-}
-
-/// The model's Argo CD: its manifest (read once per run, checked against its pin and its
-/// version) with what is seeded.
-async fn bootstrap_of(ctx: &Context, model: &ArgocdModel) -> Result<Bootstrap, Diagnostics> {
-    let url = manifest_url(ctx, model)?;
-    let key = format!("{url}#{}", model.manifest_sha256.as_deref().unwrap_or(""));
-    let cached = manifest_cache().lock().expect("cache").get(&key).cloned();
-    let text = match cached {
-        Some(text) => text,
-        None => {
-            let source = argocd::Source::Url(url.clone());
-            let text = ctx
-                .unless_cancelled("Reading the Argo CD manifest", async {
-                    source.load(model.manifest_sha256.as_deref(), std::time::Duration::from_secs(120)).await.map_err(|e| failed("Cannot read the Argo CD manifest", e))
-                })
-                .await?;
-            let text = Arc::new(text);
-            manifest_cache().lock().expect("cache").insert(key, text.clone());
-            text
-        }
-    };
-    let bootstrap = Bootstrap::new(&text, &model.namespace, seed_of(model)).map_err(|e| failed("Cannot use the Argo CD manifest", e))?;
-    match bootstrap.manifest().version() {
-        Some(v) if v == model.version => Ok(bootstrap),
-        other => Err(Diagnostics::from_error(
-            "The manifest is not the version configured",
-            format!("{url} runs argocd-server {}, but `version` is {}. Point `manifest_url` at the {} manifest, or set `version` to what it runs.", other.as_deref().unwrap_or("(no image tag)"), model.version, model.version),
-        )),
-    }
-}
-
-async fn warn_if_too_few_nodes(ctx: &Context, api: &ApiClient, bootstrap: &Bootstrap) {
-    let spread = bootstrap.manifest().spread_workloads();
-    let Some(needed) = spread.iter().map(|(_, r)| *r).max() else {
-        return;
-    };
-    let Ok(nodes) = api.list("v1", "Node", None, None).await else {
-        return;
-    };
-    if (nodes.len() as u64) < needed {
-        let names: Vec<String> = spread.iter().map(|(n, r)| format!("{n} ({r})")).collect();
-        ctx.warn(
-            format!("This manifest needs {needed} nodes; the cluster has {}", nodes.len()),
-            format!("{} must run their replicas on distinct nodes (required anti-affinity), so they cannot all start here and the roll-out wait will run out. Use the non-HA install.yaml on fewer than {needed} nodes.", names.join(", ")),
-        );
-    }
-}
-
-fn seed_of(model: &ArgocdModel) -> Seed {
-    let root = &model.root_application;
-    Seed {
-        repositories: model
-            .repository
-            .iter()
-            .map(|r| argocd::Repository {
-                name: r.name.clone(),
-                url: r.url.clone(),
-                kind: r.r#type.clone(),
-                credentials: match (&r.ssh_private_key, &r.username, &r.password) {
-                    (Some(key), _, _) => argocd::Credentials::Ssh { private_key: key.clone() },
-                    (None, Some(username), Some(password)) => argocd::Credentials::Https { username: username.clone(), password: password.clone() },
-                    _ => argocd::Credentials::None,
-                },
-            })
-            .collect(),
-        settings: model.settings.clone().unwrap_or_default(),
-        params: model.cmd_params.clone().unwrap_or_default(),
-        application_health: model.application_health_check,
-        root: argocd::RootApplication {
-            name: root.name.clone(),
-            repo_url: root.repo_url.clone(),
-            path: root.path.clone(),
-            target_revision: root.target_revision.clone(),
-            project: root.project.clone(),
-            destination_server: root.destination_server.clone(),
-            destination_namespace: root.destination_namespace.clone().unwrap_or_else(|| model.namespace.clone()),
-            automated: root.automated_sync.then_some(argocd::Automated { prune: root.prune, self_heal: root.self_heal }),
-            sync_options: root.sync_options.clone().unwrap_or_default(),
-            cascade_delete: root.cascade_delete,
-        },
-    }
-}
-
-fn root_model(root: &argocd::RootApplication, namespace: &str) -> RootApplication {
-    RootApplication {
-        name: root.name.clone(),
-        repo_url: root.repo_url.clone(),
-        path: root.path.clone(),
-        target_revision: root.target_revision.clone(),
-        project: root.project.clone(),
-        destination_server: root.destination_server.clone(),
-        destination_namespace: (root.destination_namespace != namespace).then(|| root.destination_namespace.clone()),
-        automated_sync: root.automated.is_some(),
-        prune: root.automated.is_some_and(|a| a.prune),
-        self_heal: root.automated.is_some_and(|a| a.self_heal),
-        sync_options: (!root.sync_options.is_empty()).then(|| root.sync_options.clone()),
-        cascade_delete: root.cascade_delete,
-    }
-}
-
-fn repository_model(repo: &argocd::Repository) -> Repository {
-    let (username, password, ssh_private_key) = match &repo.credentials {
-        argocd::Credentials::None => (None, None, None),
-        argocd::Credentials::Https { username, password } => (Some(username.clone()), Some(password.clone()), None),
-        argocd::Credentials::Ssh { private_key } => (None, None, Some(private_key.clone())),
-    };
-    Repository { name: repo.name.clone(), url: repo.url.clone(), r#type: repo.kind.clone(), username, password, ssh_private_key }
-}
-
-/// The model with what was observed.
-fn recorded(mut model: ArgocdModel, seen: Observation) -> ArgocdModel {
-    model.id = Some(format!("{}/{}", model.namespace, model.root_application.name));
-    model.installed_version = seen.installed_version;
-    model.missing_objects = Some(seen.missing);
-    model.changed_objects = Some(seen.changed);
-    model.root_sync_status = seen.root_sync;
-    model.root_health_status = seen.root_health;
-    model.applications = Some(
-        seen.applications
-            .into_iter()
-            .map(|a| ApplicationRow { name: a.name, sync_status: a.sync_status, health_status: a.health_status, wave: a.wave })
-            .collect(),
-    );
-    model.initial_admin_password = seen.initial_admin_password;
-    model
-}
-
 /// `ssh://user@host:port/<namespace>/<root>?host_key=…` split into the node's ID (with its
 /// query) and the path.
 fn split_ssh_path(id: &str) -> Result<(String, String), Diagnostics> {
@@ -575,96 +445,3 @@ fn server_of(ctx: &Context, node_id: &str) -> Result<ServerAccess, Diagnostics> 
     Ok(ServerAccess { host: parsed.host, ssh })
 }
 
-/// The checks `terraform validate` runs, each error at its attribute.
-fn check_config(config: &ArgocdModel<Planned>, diagnostics: &mut Diagnostics) {
-    let at = AttributePath::attribute;
-    let kubeconfig_set = match &config.kubeconfig {
-        MaybeUnknown::Known(k) => Some(k.is_some()),
-        MaybeUnknown::Unknown(_) => None,
-    };
-    let server_set = match &config.server {
-        MaybeUnknown::Known(s) => Some(s.is_some()),
-        MaybeUnknown::Unknown(_) => Some(true),
-    };
-    match (kubeconfig_set, server_set) {
-        (Some(true), Some(true)) | (None, Some(true)) => diagnostics.error_at(
-            at(field_name!(ArgocdModel, server)),
-            "Conflicting cluster access",
-            "Set either `kubeconfig` or a `server` block, not both.",
-        ),
-        (Some(false), Some(false)) => diagnostics.error_at(
-            at(field_name!(ArgocdModel, kubeconfig)),
-            "Missing cluster access",
-            "Set `kubeconfig` (e.g. `k3s_server.main.kubeconfig`) or a `server` block naming a K3s server node to reach the API through over SSH.",
-        ),
-        _ => {}
-    }
-    let server = match &config.server {
-        MaybeUnknown::Known(s) => s.clone(),
-        MaybeUnknown::Unknown(partly) => partly.known_parts::<Option<ServerParts>>().flatten().map(|p| ServerAccess { host: String::new(), ssh: p.ssh }),
-    };
-    if let Some(ssh) = server.and_then(|s| s.ssh) {
-        ssh_target::validate_block(&ssh, &at(field_name!(ArgocdModel, server)).attr(field_name!(ServerAccess, ssh)), diagnostics);
-    }
-    let repositories: Vec<RepositoryParts> = match &config.repository {
-        MaybeUnknown::Known(repos) => repos.iter().map(RepositoryParts::from).collect(),
-        MaybeUnknown::Unknown(partly) => partly.known_parts().unwrap_or_default(),
-    };
-    let mut names = Vec::new();
-    for (index, repo) in repositories.iter().enumerate() {
-        let here = |name: &str| at(field_name!(ArgocdModel, repository)).index(index as i64).attr(name);
-        if let Some(name) = &repo.name {
-            if names.contains(name) {
-                diagnostics.error_at(here(field_name!(Repository, name)), format!("Duplicate repository {name:?}"), "Each `repository` block needs a Secret name of its own.");
-            } else if argocd::RUNTIME_OBJECTS.contains(&name.as_str()) {
-                diagnostics.error_at(here(field_name!(Repository, name)), format!("{name:?} is Argo CD's own Secret"), "Argo CD writes this Secret itself; choose another name for the repository Secret.");
-            }
-            names.push(name.clone());
-        }
-        let Some(url) = &repo.url else { continue };
-        let https = url.starts_with("https://");
-        if https && repo.ssh_private_key {
-            diagnostics.error_at(here(field_name!(Repository, ssh_private_key)), "SSH key on an https repository", format!("{url} is an https URL; Argo CD uses `ssh_private_key` only for ssh URLs (ssh://… or git@host:path). Use `username` and `password` (a token) instead, or an ssh URL."));
-        }
-        if !https && (repo.username.is_some() || repo.password) {
-            diagnostics.error_at(here(field_name!(Repository, username)), "User name or password on an ssh repository", format!("{url} is an ssh URL; Argo CD logs in to it with `ssh_private_key` only."));
-        }
-        if https && repo.username.is_some() != repo.password {
-            diagnostics.error_at(here(field_name!(Repository, password)), "Incomplete https credentials", "Set both `username` and `password` (or a token), or neither for a public repository.");
-        }
-    }
-}
-
-/// The known parts of a `server` block.
-#[derive(Deserialize)]
-struct ServerParts {
-    ssh: Option<SshBlock>,
-}
-
-/// The known parts of a `repository` block (whether each secret is set).
-#[derive(Default, Deserialize)]
-struct RepositoryParts {
-    name: Option<String>,
-    url: Option<String>,
-    username: Option<String>,
-    #[serde(default, deserialize_with = "is_set")]
-    password: bool,
-    #[serde(default, deserialize_with = "is_set")]
-    ssh_private_key: bool,
-}
-
-fn is_set<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
-    Ok(Option::<Secret>::deserialize(d)?.is_some())
-}
-
-impl From<&Repository> for RepositoryParts {
-    fn from(r: &Repository) -> RepositoryParts {
-        RepositoryParts {
-            name: Some(r.name.clone()),
-            url: Some(r.url.clone()),
-            username: r.username.clone(),
-            password: r.password.is_some(),
-            ssh_private_key: r.ssh_private_key.is_some(),
-        }
-    }
-}

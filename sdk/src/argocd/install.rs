@@ -216,6 +216,24 @@ pub(crate) fn condition<'a>(object: &'a Value, kind: &str) -> Option<&'a str> {
         .as_str()
 }
 
+/// `type: message` of each condition of a live object (those with status `True` only, when
+/// `true_only`), for reports.
+pub(crate) fn condition_messages(object: &Value, true_only: bool) -> Vec<String> {
+    object["status"]["conditions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|c| !true_only || c["status"] == "True")
+        .map(|c| {
+            format!(
+                "{}: {}",
+                c["type"].as_str().unwrap_or("?"),
+                c["message"].as_str().unwrap_or("")
+            )
+        })
+        .collect()
+}
+
 fn conditions_text(object: &Value) -> String {
     let parts: Vec<String> = object["status"]["conditions"]
         .as_array()

@@ -99,20 +99,40 @@ pub fn needs_write(wanted: &Value, live: Option<&Value>, manager: &str) -> Optio
     owned.then_some("holds fields no longer set")
 }
 
-/// True when `fields` (a `fieldsV1` set) names a field `wanted` does not set. Paths stop at
-/// list items (`k:`, `v:`, `i:`): a list is compared as a whole by [`is_subset`].
+/// True when `fields` (a `fieldsV1` set) names a field `wanted` does not set: a map key, or an
+/// item of a list keyed by name (`k:{"name":…}`). Other list item keys (`v:`, `i:`, other
+/// `k:` keys) are not followed: such lists are compared whole by [`is_subset`].
 fn owns_more(fields: &Value, wanted: &Value) -> bool {
     let Some(fields) = fields.as_object() else {
         return false;
     };
     fields.iter().any(|(key, inner)| {
-        let Some(name) = key.strip_prefix("f:") else {
+        if let Some(name) = key.strip_prefix("f:") {
+            return match wanted.get(name) {
+                None => true,
+                Some(v @ (Value::Object(_) | Value::Array(_))) => owns_more(inner, v),
+                Some(_) => false,
+            };
+        }
+        let Some(item) = key
+            .strip_prefix("k:")
+            .and_then(|k| serde_json::from_str::<Value>(k).ok())
+        else {
             return false;
         };
-        match wanted.get(name) {
-            None => true,
-            Some(Value::Object(_)) => owns_more(inner, &wanted[name]),
-            Some(_) => false,
+        let Some(items) = wanted.as_array() else {
+            return false;
+        };
+        match item
+            .as_object()
+            .filter(|o| o.len() == 1)
+            .and_then(|o| o.get("name"))
+        {
+            Some(name) => match items.iter().find(|i| &i["name"] == name) {
+                None => true,
+                Some(found) => owns_more(inner, found),
+            },
+            None => false,
         }
     })
 }
@@ -146,8 +166,12 @@ mod tests {
             needs_write(&wanted, Some(&released), "me"),
             Some("holds fields no longer set")
         );
-        let lists = json!({"f:spec": {"f:containers": {"k:{\"name\":\"a\"}": {"f:image": {}}}}});
+        let lists =
+            json!({"f:spec": {"f:containers": {"k:{\"name\":\"a\"}": {".": {}, "f:image": {}}}}});
         let wanted = json!({"spec": {"containers": [{"name": "a", "image": "i"}]}});
         assert!(!owns_more(&lists, &wanted));
+        // A container this manager applied before and no longer does is still its own.
+        let two = json!({"f:spec": {"f:containers": {"k:{\"name\":\"a\"}": {}, "k:{\"name\":\"b\"}": {}}}});
+        assert!(owns_more(&two, &wanted));
     }
 }

@@ -354,6 +354,22 @@ spec:
     }
 
     #[test]
+    fn workloads_that_must_spread_over_nodes_are_found() {
+        let ha = "apiVersion: apps/v1\nkind: StatefulSet\nmetadata: {name: argocd-redis-ha-server}\n\
+                  spec:\n  replicas: 3\n  template:\n    spec:\n      affinity:\n        podAntiAffinity:\n          \
+                  requiredDuringSchedulingIgnoredDuringExecution: [{topologyKey: kubernetes.io/hostname}]\n";
+        let m = Manifest::parse(&format!("{SMALL}---\n{ha}"), "argocd").unwrap();
+        assert_eq!(
+            m.spread_workloads(),
+            [("argocd-redis-ha-server".to_owned(), 3)]
+        );
+        assert!(Manifest::parse(SMALL, "argocd")
+            .unwrap()
+            .spread_workloads()
+            .is_empty());
+    }
+
+    #[test]
     fn bad_documents_are_named() {
         let e = Manifest::parse("a: b\n---\n- 1\n", "argocd")
             .unwrap_err()

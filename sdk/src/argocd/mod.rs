@@ -21,18 +21,7 @@
 //!     settings: Default::default(),
 //!     params: Default::default(),
 //!     application_health: true,
-//!     root: RootApplication {
-//!         name: "root".into(),
-//!         repo_url: "https://git.example/platform.git".into(),
-//!         path: "apps".into(),
-//!         target_revision: "HEAD".into(),
-//!         project: "default".into(),
-//!         destination_server: "https://kubernetes.default.svc".into(),
-//!         destination_namespace: "argocd".into(),
-//!         automated: None,
-//!         sync_options: vec![],
-//!         cascade_delete: false,
-//!     },
+//!     root: RootApplication::new("root", "https://git.example/platform.git", "apps"),
 //! };
 //! let bootstrap = Bootstrap::new(&text, "argocd", seed)?;
 //! let deadline = Deadline::after(Duration::from_secs(600), Default::default());
@@ -256,18 +245,7 @@ impl Bootstrap {
                 let message = live["status"]["operationState"]["message"]
                     .as_str()
                     .unwrap_or("");
-                let conditions: Vec<String> = live["status"]["conditions"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .map(|c| {
-                        format!(
-                            "{}: {}",
-                            c["type"].as_str().unwrap_or("?"),
-                            c["message"].as_str().unwrap_or("")
-                        )
-                    })
-                    .collect();
+                let conditions = install::condition_messages(&live, false);
                 let what = match wait_for {
                     WaitFor::RootSynced => "the root Application was not Synced",
                     _ => "the root Application was not Synced and Healthy",

@@ -135,19 +135,7 @@ async fn wait_gone(api: &ApiClient, r: &ObjectRef, deadline: &Deadline) -> Resul
         };
         if !deadline.tick(&doing).await? {
             let finalizers = live["metadata"]["finalizers"].clone();
-            let conditions: Vec<String> = live["status"]["conditions"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter(|c| c["status"] == "True")
-                .map(|c| {
-                    format!(
-                        "{}: {}",
-                        c["type"].as_str().unwrap_or("?"),
-                        c["message"].as_str().unwrap_or("")
-                    )
-                })
-                .collect();
+            let conditions = super::install::condition_messages(&live, true);
             let mut report = format!("{r} is still there (Terminating); finalizers: {finalizers}");
             if !conditions.is_empty() {
                 report.push_str(&format!("; conditions: {}", conditions.join("; ")));

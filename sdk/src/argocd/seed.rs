@@ -104,6 +104,26 @@ pub struct RootApplication {
     pub cascade_delete: bool,
 }
 
+impl RootApplication {
+    /// The root Application `name` syncing `path` of `repo_url` at `HEAD` into this cluster's
+    /// `argocd` namespace, in the `default` project, without automated sync or cascade delete;
+    /// change the fields for anything else.
+    pub fn new(name: &str, repo_url: &str, path: &str) -> RootApplication {
+        RootApplication {
+            name: name.into(),
+            repo_url: repo_url.into(),
+            path: path.into(),
+            target_revision: "HEAD".into(),
+            project: "default".into(),
+            destination_server: "https://kubernetes.default.svc".into(),
+            destination_namespace: super::DEFAULT_NAMESPACE.into(),
+            automated: None,
+            sync_options: Vec::new(),
+            cascade_delete: false,
+        }
+    }
+}
+
 /// Everything seeded.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Seed {
@@ -235,19 +255,13 @@ mod tests {
 
     fn root(cascade: bool) -> RootApplication {
         RootApplication {
-            name: "root".into(),
-            repo_url: "https://git.example/apps.git".into(),
-            path: "apps".into(),
-            target_revision: "HEAD".into(),
-            project: "default".into(),
-            destination_server: "https://kubernetes.default.svc".into(),
-            destination_namespace: "argocd".into(),
             automated: Some(Automated {
                 prune: false,
                 self_heal: true,
             }),
             sync_options: vec!["CreateNamespace=true".into()],
             cascade_delete: cascade,
+            ..RootApplication::new("root", "https://git.example/apps.git", "apps")
         }
     }
 

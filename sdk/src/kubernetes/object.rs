@@ -77,16 +77,29 @@ impl fmt::Display for ObjectRef {
     }
 }
 
-/// True when `live` holds every field `wanted` sets, with the same value: maps compare key by
-/// key (extra live keys are defaults or other owners' fields), lists item by item (an item
-/// the server extended with defaults still matches), scalars exactly — except that a number
-/// the configuration gives as a string (`"1"`) or the reverse is the same value, as the API
-/// stores quantities either way.
+/// True when `live` holds every field `wanted` sets, with the same value, as server-side apply
+/// merges: maps compare key by key (extra live keys are defaults or other owners' fields);
+/// lists of named objects (`containers`, `env`, `volumes`, …) item by item by name (extra live
+/// items are other owners'); `finalizers` as a set; other lists item by item in order (an
+/// item the server extended with defaults still matches); scalars exactly — except that a
+/// number the configuration gives as a string (`"1"`) or the reverse is the same value, as the
+/// API stores quantities either way.
 pub fn is_subset(wanted: &Value, live: &Value) -> bool {
     match (wanted, live) {
-        (Value::Object(w), Value::Object(l)) => w
-            .iter()
-            .all(|(k, v)| v.is_null() || l.get(k).is_some_and(|lv| is_subset(v, lv))),
+        (Value::Object(w), Value::Object(l)) => w.iter().all(|(k, v)| {
+            v.is_null()
+                || l.get(k).is_some_and(|lv| match (k.as_str(), v, lv) {
+                    ("finalizers", Value::Array(w), Value::Array(l)) => {
+                        w.iter().all(|f| l.contains(f))
+                    }
+                    _ => is_subset(v, lv),
+                })
+        }),
+        (Value::Array(w), Value::Array(l)) if named(w) && named(l) => w.iter().all(|item| {
+            l.iter()
+                .find(|x| x["name"] == item["name"])
+                .is_some_and(|li| is_subset(item, li))
+        }),
         (Value::Array(w), Value::Array(l)) => {
             w.len() == l.len() && w.iter().zip(l).all(|(a, b)| is_subset(a, b))
         }
@@ -95,6 +108,15 @@ pub fn is_subset(wanted: &Value, live: &Value) -> bool {
         }
         _ => wanted == live,
     }
+}
+
+/// Whether a list is keyed by `name`, as server-side apply merges the lists of the built-in
+/// kinds that have one (every item an object with a string `name`).
+pub fn named(items: &[Value]) -> bool {
+    !items.is_empty()
+        && items
+            .iter()
+            .all(|i| i["name"].as_str().is_some_and(|n| !n.is_empty()))
 }
 
 #[cfg(test)]
@@ -136,5 +158,12 @@ mod tests {
         ));
         assert!(!is_subset(&json!({"a": [1, 2]}), &json!({"a": [1]})));
         assert!(is_subset(&json!({"port": 80}), &json!({"port": "80"})));
+        // Another manager's sidecar and finalizer are theirs, not a difference.
+        let sidecar = json!({"spec": {"containers": [{"name": "proxy", "image": "p:1"},
+            {"name": "a", "image": "x:1"}]}, "metadata": {"finalizers": ["theirs", "mine"]}});
+        let mine = json!({"spec": {"containers": [{"name": "a", "image": "x:1"}]}, "metadata": {"finalizers": ["mine"]}});
+        assert!(is_subset(&mine, &sidecar));
+        let other_image = json!({"spec": {"containers": [{"name": "a", "image": "x:2"}]}});
+        assert!(!is_subset(&other_image, &sidecar));
     }
 }
