@@ -96,6 +96,10 @@ impl ApiClient {
             .to_string()
             .trim_end_matches('/')
             .to_owned();
+        // With both of rustls's crypto providers in the build (feature unification with another
+        // crate), rustls cannot pick one for kube's client: choose ring, as the rest of this
+        // crate uses, unless the process already chose.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let client = Client::try_from(config).map_err(|e| Error::Kubeconfig(e.to_string()))?;
         Ok(ApiClient {
             client,
