@@ -44,6 +44,13 @@ const SAMPLES: Samples<'static> = Samples {
         "ocid1.user.oc1..aaaaaaaa",
         "ocid1.compartment.oc1..aaaaaaaa",
         "ocid1.networkloadbalancer.oc1.phx.x",
+        "installed",
+        "root_synced",
+        "root_healthy",
+        "ssh://git@git.example.com:2222/platform.git",
+        "git@git.example.com:platform.git",
+        "file:///srv/argocd/install.yaml",
+        "795a3a972224da6a7f9d32c3e946445f062b60fb46028476715affeb688236e3",
     ],
     numbers: &[-1, 0, 1, 22, 443, 6443, 65535, 65536],
 };
