@@ -1,5 +1,5 @@
 # Common tasks; the README's two commands are `scripts/demo` and `scripts/test`.
-.PHONY: demo test fmt lint docs bench-boot bench-startup bench-ssh bench-argocd fuzz
+.PHONY: demo test fmt lint docs bench-boot bench-startup bench-ssh bench-argocd bench-plan fuzz
 
 demo:
 	scripts/demo
@@ -29,6 +29,9 @@ bench-ssh:
 
 bench-argocd:
 	cargo bench -p acceptance-tests --bench argocd_install
+
+bench-plan:
+	cargo bench -p acceptance-tests --bench node_plan
 
 # Mutation-fuzz the cty decoders for FUZZ_SECONDS (default 60).
 fuzz:
