@@ -150,7 +150,7 @@ fn the_sdk_installs_seeds_upgrades_reads_and_removes_argocd() -> Result<()> {
     // --- the live state read back: reads only ----------------------------------------------
     // Waiting for the root Application: without a report from Argo CD's controller, the wait
     // runs out and says what it saw.
-    let short = Deadline::after(Duration::from_secs(2), Default::default());
+    let short = Deadline::after(Duration::from_secs(6), Default::default());
     let e = runtime
         .block_on(bootstrap.apply(&api, &bootstrap.inventory(), WaitFor::RootSynced, &short))
         .expect_err("the root Application cannot be Synced without a controller");
@@ -324,7 +324,7 @@ fn the_sdk_installs_seeds_upgrades_reads_and_removes_argocd() -> Result<()> {
         "-p",
         r#"{"metadata":{"finalizers":["resources-finalizer.argocd.argoproj.io"]}}"#,
     ])?;
-    let short = || Deadline::after(Duration::from_secs(3), Default::default());
+    let short = || Deadline::after(Duration::from_secs(10), Default::default());
     let cascading = argocd::Removal {
         cascade: true,
         ..removal.clone()

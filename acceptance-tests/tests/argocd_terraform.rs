@@ -7,7 +7,8 @@
 //!   apply writes exactly those four objects back; a derived v3.5.2 manifest (one object
 //!   dropped, the image bumped) upgrades in place and prunes the dropped object; destroy
 //!   removes Argo CD and keeps the CRDs (Terraform 1.6.6).
-//! - Through a server node whose API listens on 127.0.0.1 only: create, an empty plan, no
+//! - Through a server node whose API listens on 127.0.0.1 only: a create that fails after it
+//!   wrote (its wait runs out) is kept tainted and the next apply replaces it; create, an empty plan, no
 //!   kubeconfig in the resource's state; then an Argo CD installed by hand with the real
 //!   `kubectl apply --server-side` is imported by `ssh://…/argocd/root` with an empty first
 //!   plan, and destroy with `delete_crds` removes the CRDs too (Terraform 1.15.5).
@@ -467,8 +468,39 @@ resource "argocd_bootstrap" "gitops" {{
         )
     };
 
+    // --- a create that fails after it wrote is kept, tainted; the next apply replaces it ---
+    // (No Argo CD controller reports the root Application, so waiting for it runs out.)
+    wd.write_file(
+        "main.tf",
+        &(provider.clone()
+            + &bootstrap("wait_for = \"root_synced\"\n  timeouts {\n    create = \"15s\"\n  }")),
+    )?;
+    let failed = run(
+        &wd,
+        &["apply", "-auto-approve", "-input=false", "-no-color"],
+    )?;
+    failed.failed_with(&[
+        "Cannot create Argo CD",
+        "argoproj.io/Application/argocd/root",
+    ])?;
+    let state = wd.run(&["show", "-json"])?.ok()?.json()?;
+    let tainted = state["values"]["root_module"]["resources"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|r| r["address"] == "argocd_bootstrap.gitops" && r["tainted"] == true);
+    ensure!(
+        tainted,
+        "the failed create is not in the state, tainted: {state}"
+    );
+
     // --- create through the node; plan 0; no kubeconfig in the resource's state -----------
     wd.write_file("main.tf", &(provider.clone() + &bootstrap("")))?;
+    let replace = plan(&wd)?;
+    ensure!(
+        replace.code == 2 && replace.stdout.contains("is tainted, so must be replaced"),
+        "{replace}"
+    );
     apply(&wd)?;
     expect_empty_plan(&wd, "create through the node")?;
     ensure!(

@@ -541,6 +541,10 @@ resource "argocd_bootstrap" "bad" {
     name = "charts"
     url  = "http://charts.example.com/repo"
   }
+  repository {
+    name = "inline"
+    url  = "https://bot:tok3n-in-url@git.example.com/platform.git"
+  }
   root_application {
     repo_url = "ftp://git.example.com/platform.git"
     path     = "apps"
@@ -578,6 +582,11 @@ resource "argocd_bootstrap" "no_cluster" {
             "Invalid value for url",
             "plain http",
             line_of("http://charts"),
+        ),
+        (
+            "Invalid value for url",
+            "carries a password or token",
+            line_of("tok3n-in-url"),
         ),
         (
             "Invalid value for repo_url",

@@ -164,10 +164,18 @@ pub fn git_url() -> Arc<dyn Validator> {
                             .split_once(':')
                             .is_some_and(|(h, p)| !h.is_empty() && !p.is_empty())
                 });
-            if is_url(s, false) || ssh || scp {
+            let userinfo = s
+                .split_once("://")
+                .and_then(|(_, rest)| rest.split('/').next())
+                .and_then(|authority| authority.rsplit_once('@'))
+                .map(|(user, _)| user);
+            if userinfo.is_some_and(|u| u.contains(':')) {
+                // Not echoed: the part before `@` is a password or token.
+                Err("the URL carries a password or token before `@`; it would be stored and shown in plain text. Put the user name in `username` and the token in `password` (sensitive).".to_owned())
+            } else if is_url(s, false) || ssh || scp {
                 Ok(())
             } else if s.starts_with("http://") {
-                Err(format!("{s:?} is plain http; Argo CD's repository credentials would cross the network in the clear. Use https:// (or ssh)."))
+                Err("a plain http:// URL: Argo CD's repository credentials would cross the network in the clear. Use https:// (or ssh).".to_owned())
             } else {
                 Err(format!(
                     "{s:?} is not an https://, ssh:// or user@host:path repository URL"

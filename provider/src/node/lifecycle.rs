@@ -261,7 +261,7 @@ impl ClusterApi {
                 let api = match ApiAccess::Local.client(session).await {
                     Ok(api) => api,
                     Err(e) => {
-                        tracing::debug!(host = %session.host(), "the server's API is not reachable: {e}");
+                        tracing::warn!(host = %session.host(), "the server's API is not reachable through the node; the node is not drained and its Node object is left: {e}");
                         return Ok(None);
                     }
                 };

@@ -298,15 +298,19 @@ impl Resource for ArgocdBootstrap {
             inventory,
             delete_crds: prior.delete_crds,
         };
-        let deadline = Deadline::after(prior.timeouts.delete.get(), ctx.cancelled().clone());
-        match argocd::remove(&api, &removal, &deadline).await {
-            Ok(()) => Ok(()),
-            Err(argocd::Error::Api(e @ k3s_sdk::kubernetes::Error::Unreachable { .. })) => {
+        // A cluster that does not answer the first request is gone (or never coming back):
+        // say what is left and let the resource go. A failure after that keeps the state, so
+        // the next destroy finishes the removal.
+        match api.resource("v1", "Namespace").await {
+            Ok(_) => {}
+            Err(e @ k3s_sdk::kubernetes::Error::Unreachable { .. }) => {
                 cluster_access::left_behind(ctx, api.server(), &e);
-                Ok(())
+                return Ok(());
             }
-            Err(e) => Err(failed("Cannot remove Argo CD", e)),
+            Err(e) => return Err(failed("Cannot remove Argo CD", e)),
         }
+        let deadline = Deadline::after(prior.timeouts.delete.get(), ctx.cancelled().clone());
+        argocd::remove(&api, &removal, &deadline).await.map_err(|e| failed("Cannot remove Argo CD", e))
     }
 
     /// `ssh://user@host:port/<namespace>/<root application>` (through a server node, read
@@ -382,25 +386,24 @@ async fn apply(ctx: &Context, planned: ArgocdModel, within: std::time::Duration,
         _ => WaitFor::Installed,
     };
     let previous = Private::of(ctx).inventory;
-    let deadline = Deadline::after(within, ctx.cancelled().clone());
-    let applied = match bootstrap.apply(&api, &previous, wait_for, &deadline).await {
-        Ok(applied) => applied,
-        Err(e) => {
-            // What was applied stays tracked: on create the resource is kept (tainted), so the
-            // next apply replaces it and a destroy removes it.
-            let mut inventory = previous;
-            for r in bootstrap.inventory() {
-                if !inventory.contains(&r) {
-                    inventory.push(r);
-                }
-            }
-            Private { inventory }.save(ctx);
-            if operation == "create" {
-                ctx.keep_partial_state(&planned);
-            }
-            return Err(failed(&format!("Cannot {operation} Argo CD"), e));
+    // Before the first write: what is about to be applied is tracked, so that an apply that
+    // fails or is interrupted (Ctrl-C) anywhere after this point leaves nothing untracked — a
+    // create is kept (tainted), the next apply replaces it and a destroy removes it.
+    let mut tracked = previous.clone();
+    for r in bootstrap.inventory() {
+        if !tracked.contains(&r) {
+            tracked.push(r);
         }
-    };
+    }
+    Private { inventory: tracked }.save(ctx);
+    if operation == "create" {
+        ctx.keep_partial_state(&planned);
+    }
+    let deadline = Deadline::after(within, ctx.cancelled().clone());
+    let applied = bootstrap
+        .apply(&api, &previous, wait_for, &deadline)
+        .await
+        .map_err(|e| failed(&format!("Cannot {operation} Argo CD"), e))?;
     tracing::info!(written = applied.written.objects.len(), pruned = applied.pruned.len(), "argocd_bootstrap applied");
     Private { inventory: bootstrap.inventory() }.save(ctx);
     let seen = bootstrap.observe(&api).await.map_err(|e| failed("Cannot read Argo CD back", e))?;

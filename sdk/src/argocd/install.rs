@@ -53,9 +53,16 @@ impl Deadline {
         }
     }
 
+    /// Fails when the operation was cancelled or its deadline has passed (between writes).
     pub(crate) fn check(&self, doing: &str) -> Result<(), Error> {
         if self.cancel.is_cancelled() {
             return Err(Error::Cancelled(doing.to_owned()));
+        }
+        if Instant::now() >= self.end {
+            return Err(self.timeout(
+                "the operation did not finish",
+                format!("- the deadline passed while {doing}; what was done so far stays done"),
+            ));
         }
         Ok(())
     }

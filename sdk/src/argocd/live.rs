@@ -11,10 +11,19 @@ use std::collections::{BTreeMap, HashMap};
 /// objects it seeds.
 pub const PART_OF: (&str, &str) = ("app.kubernetes.io/part-of", "argocd");
 
-/// Live objects by reference (`group/Kind/namespace/name`).
-#[derive(Debug, Default)]
+/// Live objects by reference (`group/Kind/namespace/name`). Its `Debug` names the objects
+/// only (some are Secrets).
+#[derive(Default)]
 pub struct Live {
     objects: HashMap<String, Value>,
+}
+
+impl std::fmt::Debug for Live {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut names: Vec<&String> = self.objects.keys().collect();
+        names.sort();
+        f.debug_struct("Live").field("objects", &names).finish()
+    }
 }
 
 impl Live {

@@ -80,8 +80,9 @@ pub struct Applied {
     pub pruned: Vec<ObjectRef>,
 }
 
-/// One Argo CD: the manifest in its namespace, and what is seeded into it.
-#[derive(Debug, Clone)]
+/// One Argo CD: the manifest in its namespace, and what is seeded into it. Its `Debug` leaves
+/// out the seeded objects (the repository Secrets hold credentials).
+#[derive(Clone)]
 pub struct Bootstrap {
     namespace: String,
     manifest: Manifest,
@@ -89,6 +90,17 @@ pub struct Bootstrap {
     overlays: Vec<Value>,
     root: Value,
     seed: Seed,
+}
+
+impl std::fmt::Debug for Bootstrap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bootstrap")
+            .field("namespace", &self.namespace)
+            .field("objects", &self.manifest.objects().len())
+            .field("repositories", &self.secrets.len())
+            .field("root", &self.seed.root.name)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Bootstrap {
@@ -186,7 +198,7 @@ impl Bootstrap {
             deadline,
         )
         .await?;
-        let pruned = prune(api, previous, &self.inventory()).await?;
+        let pruned = prune(api, previous, &self.inventory(), deadline).await?;
         if wait_for != WaitFor::Installed {
             self.wait_for_root(api, wait_for, deadline).await?;
         }

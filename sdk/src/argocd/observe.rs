@@ -85,8 +85,11 @@ pub async fn observe(
             }
         }
     }
+    // `argocd-cm` is in both sets (the install's and the settings'): name it once.
+    missing.sort();
     missing.dedup();
     changed.retain(|c| !missing.contains(c));
+    changed.sort();
     changed.dedup();
     let server = ObjectRef {
         api_version: "apps/v1".into(),

@@ -31,9 +31,18 @@ pub async fn prune(
     api: &ApiClient,
     before: &[ObjectRef],
     now: &[ObjectRef],
+    deadline: &Deadline,
 ) -> Result<Vec<ObjectRef>, Error> {
+    // Compared without the version: an object a new release serves at another version of its
+    // group is the same object, and stays.
+    let kept: Vec<String> = now.iter().map(ToString::to_string).collect();
     let mut deleted = Vec::new();
-    for r in before.iter().rev().filter(|r| !now.contains(r)) {
+    for r in before
+        .iter()
+        .rev()
+        .filter(|r| !kept.contains(&r.to_string()))
+    {
+        deadline.check(&format!("deleting {r}"))?;
         if api.delete(r, Propagation::Background).await? == Deletion::Deleted {
             deleted.push(r.clone());
         }
@@ -65,13 +74,26 @@ pub async fn remove(api: &ApiClient, removal: &Removal, deadline: &Deadline) -> 
         wait_gone(api, &root, deadline).await?;
     }
     if !removal.cascade && served.is_some() {
-        // Applications left behind keep what they manage; without a controller their
-        // finalizers would hold the namespace in Terminating.
-        for a in api
+        // Applications left behind keep what they manage: first the controller goes (so it
+        // cannot re-create a finalizer or start a cascade), then their finalizers, which would
+        // otherwise hold the namespace in Terminating with nothing left to run them.
+        let controller = removal
+            .inventory
+            .iter()
+            .find(|r| r.kind == "StatefulSet" && r.name == "argocd-application-controller");
+        if let Some(controller) = controller {
+            deadline.check("stopping Argo CD's application controller")?;
+            api.delete(controller, Propagation::Foreground).await?;
+        }
+        let left = match api
             .list("argoproj.io/v1alpha1", "Application", Some(ns), None)
             .await
-            .unwrap_or_default()
         {
+            Ok(left) => left,
+            Err(crate::kubernetes::Error::UnknownKind { .. }) => Vec::new(),
+            Err(e) => return Err(e.into()),
+        };
+        for a in left {
             if has_finalizers(&a) {
                 api.merge_patch(
                     &ObjectRef::of(&a)?,
