@@ -17,24 +17,11 @@ use anyhow::Result;
 use k3s_sdk::argocd::{Bootstrap, Deadline, Seed};
 use k3s_sdk::kubernetes::ApiClient;
 use k3s_sdk::Secret;
-use serde_json::Value;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 const K3S: &str = "v1.33.4+k3s1";
 const ROUNDS: usize = 3;
-
-/// The requests `client` (a User-Agent product: `k3s-sdk`, `kubectl`) made since the last
-/// reset, and resets the counts.
-fn requests(kubectl: &Kubectl, client: &str) -> Result<(u64, u64)> {
-    let counts: Value =
-        serde_json::from_str(&kubectl.ok(&["get", "--raw", "/standin/requests?reset"])?)?;
-    let c = &counts[client];
-    Ok((
-        c["reads"].as_u64().unwrap_or(0),
-        c["writes"].as_u64().unwrap_or(0),
-    ))
-}
 
 fn seed() -> Seed {
     Seed {
@@ -100,7 +87,7 @@ fn main() -> Result<()> {
         let api = runtime.block_on(ApiClient::from_kubeconfig(&Secret::new(
             std::fs::read_to_string(kubectl.kubeconfig())?,
         )))?;
-        requests(kubectl, "k3s-sdk")?;
+        kubectl.requests("k3s-sdk")?;
         let started = Instant::now();
         let written = runtime.block_on(k3s_sdk::argocd::install(
             &api,
@@ -109,7 +96,7 @@ fn main() -> Result<()> {
             &deadline(),
         ))?;
         sdk_times.push(started.elapsed().as_secs_f64());
-        sdk_counts = requests(kubectl, "k3s-sdk")?;
+        sdk_counts = kubectl.requests("k3s-sdk")?;
         assert_eq!(
             written.objects.len(),
             objects,
@@ -120,7 +107,7 @@ fn main() -> Result<()> {
 
         // kubectl, as Argo CD's documentation installs it.
         let kubectl = &kubectls[2 * round + 1];
-        requests(kubectl, "kubectl")?;
+        kubectl.requests("kubectl")?;
         let started = Instant::now();
         kubectl.ok(&["create", "namespace", "argocd"])?;
         kubectl.ok(&[
@@ -133,7 +120,7 @@ fn main() -> Result<()> {
             manifest.to_str().expect("path"),
         ])?;
         kubectl_times.push(started.elapsed().as_secs_f64());
-        kubectl_counts = requests(kubectl, "kubectl")?;
+        kubectl_counts = kubectl.requests("kubectl")?;
     }
     let (sdk, kubectl) = (median(sdk_times), median(kubectl_times));
     println!("Argo CD v3.5.1 install ({objects} objects incl. the namespace), median of {ROUNDS}, no readiness waits:");
@@ -157,7 +144,7 @@ fn main() -> Result<()> {
     );
 
     let (kubectl, api) = sdk_cluster.expect("a round ran");
-    requests(kubectl, "k3s-sdk")?;
+    kubectl.requests("k3s-sdk")?;
     let started = Instant::now();
     let again = runtime.block_on(k3s_sdk::argocd::install(
         &api,
@@ -165,11 +152,11 @@ fn main() -> Result<()> {
         "argocd",
         &deadline(),
     ))?;
-    let (reads, writes) = requests(kubectl, "k3s-sdk")?;
+    let (reads, writes) = kubectl.requests("k3s-sdk")?;
     println!("second install on the same cluster: {:.2} s, {reads} reads, {writes} writes ({} objects written)", started.elapsed().as_secs_f64(), again.objects.len());
     let started = Instant::now();
     runtime.block_on(bootstrap.observe(&api))?;
-    let (reads, writes) = requests(kubectl, "k3s-sdk")?;
+    let (reads, writes) = kubectl.requests("k3s-sdk")?;
     println!(
         "refresh (Bootstrap::observe of {} objects): {:.2} s, {reads} reads, {writes} writes",
         bootstrap.inventory().len(),

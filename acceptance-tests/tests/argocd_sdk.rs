@@ -9,7 +9,7 @@
 //! controller would write an Application's status, this test does it with kubectl.
 
 use acceptance_tests::artifacts::ArtifactServer;
-use acceptance_tests::standin::harness::{install_server, Kubectl};
+use acceptance_tests::standin::harness::install_server;
 use acceptance_tests::standin::K3sReleases;
 use acceptance_tests::testbed::TestBed;
 use anyhow::{ensure, Context, Result};
@@ -53,17 +53,6 @@ fn seed() -> Seed {
     }
 }
 
-/// The stand-in's request counts for the SDK's client since the last reset.
-fn sdk_requests(kubectl: &Kubectl) -> Result<(u64, u64)> {
-    let counts: Value =
-        serde_json::from_str(&kubectl.ok(&["get", "--raw", "/standin/requests?reset"])?)?;
-    let c = &counts["k3s-sdk"];
-    Ok((
-        c["reads"].as_u64().unwrap_or(0),
-        c["writes"].as_u64().unwrap_or(0),
-    ))
-}
-
 #[test]
 fn the_sdk_installs_seeds_upgrades_reads_and_removes_argocd() -> Result<()> {
     let bed = TestBed::builder().nodes(1).boot()?;
@@ -84,12 +73,12 @@ fn the_sdk_installs_seeds_upgrades_reads_and_removes_argocd() -> Result<()> {
     let bootstrap = Bootstrap::new(&text, "argocd", seed())?;
     let api = runtime.block_on(ApiClient::from_kubeconfig(&kubeconfig))?;
     let deadline = || Deadline::after(Duration::from_secs(120), Default::default());
-    sdk_requests(&kubectl)?;
+    kubectl.requests("k3s-sdk")?;
 
     // --- install: every object written once -------------------------------------------------
     let started = Instant::now();
     let applied = runtime.block_on(bootstrap.apply(&api, &[], WaitFor::Installed, &deadline()))?;
-    let (reads, writes) = sdk_requests(&kubectl)?;
+    let (reads, writes) = kubectl.requests("k3s-sdk")?;
     eprintln!(
         "install: {:?}, {} objects written, {reads} reads, {writes} writes",
         started.elapsed(),
@@ -115,15 +104,7 @@ fn the_sdk_installs_seeds_upgrades_reads_and_removes_argocd() -> Result<()> {
         ensure!(found, "{short} is not in the cluster");
     }
     ensure!(manifest.refs().len() == 59);
-    let cm: Value = serde_json::from_str(&kubectl.ok(&[
-        "get",
-        "cm",
-        "argocd-cm",
-        "-n",
-        "argocd",
-        "-o",
-        "json",
-    ])?)?;
+    let cm: Value = kubectl.json(&["get", "cm", "argocd-cm", "-n", "argocd", "-o", "json"])?;
     ensure!(cm["data"]["timeout.reconciliation"] == "60s");
     ensure!(cm["data"][argocd::APPLICATION_HEALTH_KEY] == argocd::APPLICATION_HEALTH_LUA);
     ensure!(
@@ -139,7 +120,7 @@ fn the_sdk_installs_seeds_upgrades_reads_and_removes_argocd() -> Result<()> {
         WaitFor::Installed,
         &deadline(),
     ))?;
-    let (reads, writes) = sdk_requests(&kubectl)?;
+    let (reads, writes) = kubectl.requests("k3s-sdk")?;
     eprintln!("second apply: {reads} reads, {writes} writes");
     ensure!(
         again.written.is_empty() && writes == 0,
@@ -170,9 +151,9 @@ fn the_sdk_installs_seeds_upgrades_reads_and_removes_argocd() -> Result<()> {
         WaitFor::RootHealthy,
         &deadline(),
     ))?;
-    sdk_requests(&kubectl)?;
+    kubectl.requests("k3s-sdk")?;
     let seen = runtime.block_on(bootstrap.observe(&api))?;
-    let (reads, writes) = sdk_requests(&kubectl)?;
+    let (reads, writes) = kubectl.requests("k3s-sdk")?;
     eprintln!("observe: {reads} reads, {writes} writes");
     ensure!(writes == 0, "observe wrote {writes} times");
     ensure!(
@@ -226,14 +207,14 @@ fn the_sdk_installs_seeds_upgrades_reads_and_removes_argocd() -> Result<()> {
         "{seen:?}"
     );
     ensure!(seen.changed == ["/ConfigMap/argocd/argocd-cm"], "{seen:?}");
-    sdk_requests(&kubectl)?;
+    kubectl.requests("k3s-sdk")?;
     let healed = runtime.block_on(bootstrap.apply(
         &api,
         &bootstrap.inventory(),
         WaitFor::Installed,
         &deadline(),
     ))?;
-    let (_, writes) = sdk_requests(&kubectl)?;
+    let (_, writes) = kubectl.requests("k3s-sdk")?;
     let names: Vec<String> = healed
         .written
         .objects
@@ -249,15 +230,7 @@ fn the_sdk_installs_seeds_upgrades_reads_and_removes_argocd() -> Result<()> {
         "{names:?}"
     );
     ensure!(writes == 2, "{writes} writes");
-    let cm: Value = serde_json::from_str(&kubectl.ok(&[
-        "get",
-        "cm",
-        "argocd-cm",
-        "-n",
-        "argocd",
-        "-o",
-        "json",
-    ])?)?;
+    let cm: Value = kubectl.json(&["get", "cm", "argocd-cm", "-n", "argocd", "-o", "json"])?;
     ensure!(
         cm["data"]["timeout.reconciliation"] == "60s"
             && cm["data"]["resource.exclusions"].is_string()

@@ -89,18 +89,6 @@ fn expect_empty_plan(wd: &Workdir, after: &str) -> Result<()> {
     Ok(())
 }
 
-/// The stand-in's request counts for the provider's API client since the last reset (reads,
-/// writes), and resets them.
-fn provider_requests(kubectl: &Kubectl) -> Result<(u64, u64)> {
-    let counts: Value =
-        serde_json::from_str(&kubectl.ok(&["get", "--raw", "/standin/requests?reset"])?)?;
-    let c = &counts["k3s-sdk"];
-    Ok((
-        c["reads"].as_u64().unwrap_or(0),
-        c["writes"].as_u64().unwrap_or(0),
-    ))
-}
-
 /// The manifest's objects that `kubectl get … -o name` does not list.
 fn absent_objects(kubectl: &Kubectl, manifest: &Manifest) -> Result<Vec<String>> {
     let mut kinds: Vec<String> = Vec::new();
@@ -194,9 +182,9 @@ fn the_sandbox_bootstraps_argocd_reads_its_drift_upgrades_and_destroys() -> Resu
     );
 
     // --- a refresh and plan write nothing ---------------------------------------------------
-    provider_requests(&kubectl)?;
+    kubectl.requests("k3s-sdk")?;
     expect_empty_plan(&wd, "a refresh")?;
-    let (reads, writes) = provider_requests(&kubectl)?;
+    let (reads, writes) = kubectl.requests("k3s-sdk")?;
     eprintln!("refresh + plan: {reads} API reads, {writes} writes");
     ensure!(
         writes == 0 && reads > 0,
@@ -233,13 +221,13 @@ fn the_sandbox_bootstraps_argocd_reads_its_drift_upgrades_and_destroys() -> Resu
             "the plan does not name {what}:\n{drift}"
         );
     }
-    provider_requests(&kubectl)?;
+    kubectl.requests("k3s-sdk")?;
     apply(&wd)?;
-    let (_, writes) = provider_requests(&kubectl)?;
+    let (_, writes) = kubectl.requests("k3s-sdk")?;
     eprintln!("repairing 4 objects: {writes} writes");
     ensure!(writes == 4, "repairing 4 objects took {writes} writes");
     expect_empty_plan(&wd, "the repair")?;
-    let cm: Value = serde_json::from_str(&kubectl.ok(&[
+    let cm: Value = kubectl.json(&[
         "get",
         "configmap",
         "argocd-cm",
@@ -247,7 +235,7 @@ fn the_sandbox_bootstraps_argocd_reads_its_drift_upgrades_and_destroys() -> Resu
         "argocd",
         "-o",
         "json",
-    ])?)?;
+    ])?;
     ensure!(
         cm["data"]["timeout.reconciliation"] == "60s",
         "{}",

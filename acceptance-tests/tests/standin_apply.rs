@@ -75,8 +75,7 @@ fn server_side_apply_conflicts_force_and_merges_named_lists_as_kubectl_sees_it()
         stderr.contains("conflict") && stderr.contains("alpha") && stderr.contains(".data.a"),
         "{stderr}"
     );
-    let live: Value =
-        serde_json::from_str(&kubectl.ok(&["get", "configmap", "settings", "-o", "json"])?)?;
+    let live: Value = kubectl.json(&["get", "configmap", "settings", "-o", "json"])?;
     ensure!(
         live["data"]["a"] == "1",
         "a refused apply changed {}",
@@ -90,14 +89,14 @@ fn server_side_apply_conflicts_force_and_merges_named_lists_as_kubectl_sees_it()
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let live: Value = serde_json::from_str(&kubectl.ok(&[
+    let live: Value = kubectl.json(&[
         "get",
         "configmap",
         "settings",
         "-o",
         "json",
         "--show-managed-fields",
-    ])?)?;
+    ])?;
     ensure!(
         live["data"]["a"] == "9" && live["data"]["b"] == "2",
         "{}",
@@ -160,14 +159,14 @@ fn server_side_apply_conflicts_force_and_merges_named_lists_as_kubectl_sees_it()
     ensure!(names == "app proxy:app:2 proxy:1", "{names}");
 
     // The SDK's comparison: alpha's configuration is what is live; the sidecar is beta's.
-    let live: Value = serde_json::from_str(&kubectl.ok(&[
+    let live: Value = kubectl.json(&[
         "get",
         "deployment",
         "web",
         "-o",
         "json",
         "--show-managed-fields",
-    ])?)?;
+    ])?;
     let alpha: Value =
         serde_yaml_ng::from_str(&deployment("      - {name: app, image: 'app:2'}\n"))?;
     ensure!(

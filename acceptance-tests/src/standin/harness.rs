@@ -158,6 +158,22 @@ impl Kubectl {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
+    /// Runs `kubectl ARGS` (asking for `-o json`) and parses what it printed.
+    pub fn json(&self, args: &[&str]) -> Result<serde_json::Value> {
+        Ok(serde_json::from_str(&self.ok(args)?)?)
+    }
+
+    /// The requests `client` (the product in its User-Agent: `k3s-sdk`, `kubectl`) made to the
+    /// stand-in since the last call, as (reads, writes); the counts start again from zero.
+    pub fn requests(&self, client: &str) -> Result<(u64, u64)> {
+        let counts = self.json(&["get", "--raw", "/standin/requests?reset"])?;
+        let c = &counts[client];
+        Ok((
+            c["reads"].as_u64().unwrap_or(0),
+            c["writes"].as_u64().unwrap_or(0),
+        ))
+    }
+
     /// The `kubectl get nodes` STATUS of `node`, or `None` when it is not listed.
     pub fn node_status(&self, node: &str) -> Result<Option<String>> {
         let out = self.ok(&["get", "nodes", "--no-headers"])?;
