@@ -18,7 +18,11 @@
 //! It depends on the protocol bindings (`tfplugin-proto`) and on no provider: a provider's
 //! name, binary name and log targets are given to it.
 
+// The derived schemas name `::tfplugin_runtime`, here as in a provider.
+extern crate self as tfplugin_runtime;
+
 mod convert;
+mod derived;
 pub mod cty;
 pub mod diagnostics;
 pub mod docs;
@@ -39,4 +43,4 @@ pub use model::{Duration, Form, Known, MaybeUnknown, Planned};
 pub use resource::{
     data_source, resource, Context, DataSource, Models, Plan, Provider, ProviderData, Resource,
 };
-pub use schema::{Attribute, Block, Mode, NestedBlock, Nesting, Schema};
+pub use schema::{Attribute, Block, Mode, ModelSchema, NestedBlock, Nesting, Schema};

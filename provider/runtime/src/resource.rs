@@ -9,7 +9,7 @@
 use crate::cty::AttributePath;
 use crate::diagnostics::Diagnostics;
 use crate::model::{Field, Form, Known, Planned};
-use crate::schema::Schema;
+use crate::schema::{ModelSchema, Schema};
 use async_trait::async_trait;
 use std::any::Any;
 use std::sync::{Arc, Mutex};
@@ -145,10 +145,11 @@ impl<M: Models + ?Sized> Plan<M> {
     }
 }
 
-/// Anything with a model in two forms (a resource, a data source, a provider).
+/// Anything with a model in two forms (a resource, a data source, a provider); the model's
+/// declaration is its schema (`#[derive(ModelSchema)]`).
 pub trait Models {
     /// The model in form `F`.
-    type Model<F: Form>: Field;
+    type Model<F: Form>: Field + ModelSchema;
 }
 
 /// A managed resource type.
@@ -157,8 +158,11 @@ pub trait Resource: Models + Send + Sync + 'static {
     /// The full type name, e.g. `example_disk`.
     fn type_name(&self) -> &'static str;
 
-    /// The schema.
-    fn schema(&self) -> Schema;
+    /// The schema. Derived from the model; override only to adjust what a declaration
+    /// cannot say.
+    fn schema(&self) -> Schema {
+        Schema::of::<Self::Model<Known>>()
+    }
 
     /// Checks a configuration beyond what the schema's validators do. Values may be unknown.
     async fn validate(&self, _config: &Self::Model<Planned>, _diagnostics: &mut Diagnostics) {}
@@ -220,8 +224,11 @@ pub trait DataSource: Models + Send + Sync + 'static {
     /// The full type name, e.g. `example_images`.
     fn type_name(&self) -> &'static str;
 
-    /// The schema.
-    fn schema(&self) -> Schema;
+    /// The schema. Derived from the model; override only to adjust what a declaration
+    /// cannot say.
+    fn schema(&self) -> Schema {
+        Schema::of::<Self::Model<Known>>()
+    }
 
     /// Checks a configuration beyond the schema's validators. Values may be unknown.
     async fn validate(&self, _config: &Self::Model<Planned>, _diagnostics: &mut Diagnostics) {}
@@ -241,8 +248,11 @@ pub trait Provider: Models + Send + Sync + 'static {
     /// `terraform-provider-<name>`.
     fn name(&self) -> &'static str;
 
-    /// The provider block's schema.
-    fn schema(&self) -> Schema;
+    /// The provider block's schema. Derived from the model; override only to adjust what a declaration
+    /// cannot say.
+    fn schema(&self) -> Schema {
+        Schema::of::<Self::Model<Known>>()
+    }
 
     /// Every resource type (each wrapped by [`resource`]).
     fn resources(&self) -> Vec<Arc<dyn crate::erased::AnyResource>>;

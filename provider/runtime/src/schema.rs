@@ -3,6 +3,9 @@
 //! decoded with, validation of configuration, and the plan rules (computed, defaults,
 //! requires-replace, write-only).
 
+pub use crate::derived::{attribute_type, IntoDefault, ModelSchema};
+pub use tfplugin_runtime_derive::ModelSchema;
+
 use super::cty::{AttributePath, Type, Value};
 use super::diagnostics::Diagnostics;
 use std::collections::BTreeMap;
@@ -133,6 +136,10 @@ impl Attribute {
             deprecated: None,
             validators: Vec::new(),
         }
+    }
+    /// An attribute set by `mode` (what `#[derive(ModelSchema)]` writes).
+    pub fn declared(name: &str, ty: Type, mode: Mode) -> Attribute {
+        Attribute::new(name, ty, mode)
     }
     /// An attribute the configuration must set.
     pub fn required(name: &str, ty: Type) -> Attribute {
@@ -275,6 +282,11 @@ impl NestedBlock {
             requires_replace: false,
         }
     }
+    /// The same block under another name (a shared block's schema used for a field).
+    pub fn named(mut self, name: &str) -> NestedBlock {
+        self.name = name.to_owned();
+        self
+    }
     /// Requires the block: at least one (exactly one for a single block).
     pub fn required(mut self) -> NestedBlock {
         self.min_items = 1;
@@ -329,6 +341,12 @@ impl Block {
     /// Adds a nested block type.
     pub fn block(mut self, block: NestedBlock) -> Block {
         self.blocks.push(block);
+        self
+    }
+    /// Adds another block's attributes and nested blocks (an embedded model's).
+    pub fn merge(mut self, other: Block) -> Block {
+        self.attributes.extend(other.attributes);
+        self.blocks.extend(other.blocks);
         self
     }
     /// The object type of this block's values.
@@ -507,6 +525,13 @@ impl Schema {
     /// Version 0 of a block.
     pub fn new(block: Block) -> Schema {
         Schema { version: 0, block }
+    }
+    /// The schema model `M` declares.
+    pub fn of<M: ModelSchema>() -> Schema {
+        Schema {
+            version: M::VERSION,
+            block: M::block(),
+        }
     }
     /// The cty type of values of this schema.
     pub fn ty(&self) -> Type {

@@ -1,10 +1,10 @@
 //! The service's protocol rules, exercised with a resource that misbehaves on purpose.
 
 use super::*;
-use crate::cty::{self, Type};
+use crate::cty;
 use crate::model::{Form, Known};
 use crate::resource::{Models, Provider, Resource};
-use crate::schema::{Attribute, Block, Schema};
+use crate::schema::ModelSchema;
 use async_trait::async_trait;
 use provider_server::Provider as _;
 use serde::{Deserialize, Serialize};
@@ -12,11 +12,15 @@ use serde::{Deserialize, Serialize};
 /// A resource that misbehaves on purpose: its create echoes a different name than planned.
 struct Careless;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// t
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ModelSchema)]
 #[serde(bound = "")]
 struct CarelessModel<F: Form = Known> {
+    #[tf(computed, stable)]
     id: F::Of<Option<String>>,
+    #[tf(requires_replace)]
     name: F::Of<String>,
+    #[tf(write_only)]
     secret: F::Of<Option<String>>,
 }
 
@@ -28,14 +32,6 @@ impl Models for Careless {
 impl Resource for Careless {
     fn type_name(&self) -> &'static str {
         "test_careless"
-    }
-    fn schema(&self) -> Schema {
-        Schema::new(
-            Block::new("t")
-                .attribute(Attribute::computed("id", Type::String).stable())
-                .attribute(Attribute::required("name", Type::String).requires_replace())
-                .attribute(Attribute::optional("secret", Type::String).write_only()),
-        )
     }
     async fn create(
         &self,
@@ -70,7 +66,8 @@ impl Resource for Careless {
 
 struct TestProvider;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// p
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ModelSchema)]
 struct NoSettings {}
 
 impl Models for TestProvider {
@@ -81,9 +78,6 @@ impl Models for TestProvider {
 impl Provider for TestProvider {
     fn name(&self) -> &'static str {
         "test"
-    }
-    fn schema(&self) -> Schema {
-        Schema::new(Block::new("p"))
     }
     fn resources(&self) -> Vec<Arc<dyn AnyResource>> {
         vec![crate::resource(Careless)]
