@@ -12,30 +12,24 @@ use k3s_sdk::kubernetes::ApiClient;
 use k3s_sdk::ssh::Session;
 use k3s_sdk::Secret;
 use serde::{Deserialize, Serialize};
-use tfplugin_runtime::cty::Type;
-use tfplugin_runtime::schema::{Attribute, Block, NestedBlock};
+use tfplugin_runtime::schema::ModelSchema;
 use tfplugin_runtime::{Context, Diagnostics};
 
 /// Where K3s writes a server's admin kubeconfig.
 pub const ADMIN_KUBECONFIG: &str = "/etc/rancher/k3s/k3s.yaml";
 
-/// The `server` block: a K3s server node the API is reached through.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A K3s server node to reach the cluster through, instead of a `kubeconfig`: the provider logs in
+/// over SSH, reads the server's admin kubeconfig into memory (never into state or onto disk) and
+/// reaches the API at the node's own `127.0.0.1:6443` through an SSH port forward. Takes the same
+/// `ssh` settings as `k3s_server`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ModelSchema)]
 pub struct ServerAccess {
-    /// The server node's address.
+    /// Address of the server node, e.g. `k3s_server.main.host`.
+    #[tf(validate = validators::host())]
     pub host: String,
     /// How to log in to it.
+    #[tf(block)]
     pub ssh: Option<SshBlock>,
-}
-
-/// The `server` block's schema.
-pub fn server_block() -> NestedBlock {
-    NestedBlock::single(
-        "server",
-        Block::new("A K3s server node to reach the cluster through, instead of a `kubeconfig`: the provider logs in over SSH, reads the server's admin kubeconfig into memory (never into state or onto disk) and reaches the API at the node's own `127.0.0.1:6443` through an SSH port forward. Takes the same `ssh` settings as `k3s_server`.")
-            .attribute(Attribute::required("host", Type::String).validate(validators::host()).describe("Address of the server node, e.g. `k3s_server.main.host`."))
-            .block(ssh_target::ssh_block()),
-    )
 }
 
 /// How the API was reached, or why not.

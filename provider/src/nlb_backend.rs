@@ -11,34 +11,26 @@ use crate::validators;
 use k3s_sdk::oci::CreateBackendDetails;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
-use tfplugin_runtime::cty::Type;
-use tfplugin_runtime::schema::{int_between, Attribute, Block, NestedBlock};
+use tfplugin_runtime::schema::{int_between, ModelSchema};
 use tfplugin_runtime::{Context, Diagnostics};
 
 /// How long adding or removing a load balancer backend may take (work request included).
 const NLB_WAIT: Duration = Duration::from_secs(300);
 
-/// The `nlb_backend` block.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Membership of this node in an OCI network load balancer backend set; removed before the node is
+/// drained on destroy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ModelSchema)]
 pub struct NlbBackend {
     /// The network load balancer.
+    #[tf(validate = validators::ocid(&["networkloadbalancer"]))]
     pub network_load_balancer_id: String,
-    /// Its backend set.
+    /// The backend set to join.
     pub backend_set_name: String,
-    /// The backend port on the node.
+    /// The backend port on this node, e.g. 443.
+    #[tf(validate = int_between(1, 65535))]
     pub port: u16,
-    /// The OCI profile to call OCI with.
+    /// Which provider `oci_profile` to call OCI with. Defaults to the first.
     pub oci_profile: Option<String>,
-}
-
-/// The `nlb_backend` block's schema.
-pub fn nlb_backend_block() -> NestedBlock {
-    let block = Block::new("Membership of this node in an OCI network load balancer backend set; removed before the node is drained on destroy.")
-        .attribute(Attribute::required("network_load_balancer_id", Type::String).validate(validators::ocid(&["networkloadbalancer"])).describe("The network load balancer."))
-        .attribute(Attribute::required("backend_set_name", Type::String).describe("The backend set to join."))
-        .attribute(Attribute::required("port", Type::Number).validate(int_between(1, 65535)).describe("The backend port on this node, e.g. 443."))
-        .attribute(Attribute::optional("oci_profile", Type::String).describe("Which provider `oci_profile` to call OCI with. Defaults to the first."));
-    NestedBlock::single("nlb_backend", block)
 }
 
 impl NlbBackend {

@@ -5,97 +5,46 @@
 use crate::validators;
 use k3s_sdk::Secret;
 use serde::{Deserialize, Serialize};
-use tfplugin_runtime::cty::Type;
-use tfplugin_runtime::schema::{Attribute, Block, NestedBlock};
+use tfplugin_runtime::schema::ModelSchema;
 use tfplugin_runtime::Diagnostics;
 
-/// One `oci_profile` block: how to build an OCI identity. `Debug` shows no secrets.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// An OCI tenancy the provider can call: a profile of an OCI config file, explicit API-key values,
+/// or both (explicit values override the file's).
+// `Debug` shows no secrets: they are `Secret`s.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ModelSchema)]
 pub struct OciProfileBlock {
-    /// The name resources refer to.
+    /// Name resources and data sources refer to in `oci_profile`/`profiles`.
     pub name: String,
-    /// The OCI config file.
+    /// OCI config file. Defaults to `OCI_CONFIG_FILE`, else `~/.oci/config` (read only when
+    /// `profile` is set or the explicit values are incomplete).
     pub config_file: Option<String>,
-    /// The profile in the config file.
+    /// Profile in the config file. Defaults to `DEFAULT`.
     pub profile: Option<String>,
-    /// Tenancy OCID.
+    /// Tenancy OCID, overriding the profile's.
+    #[tf(validate = validators::ocid(&["tenancy"]))]
     pub tenancy: Option<String>,
-    /// User OCID.
+    /// User OCID of the API key, overriding the profile's.
+    #[tf(validate = validators::ocid(&["user"]))]
     pub user: Option<String>,
-    /// API key fingerprint.
+    /// Fingerprint of the API key (`aa:bb:...`), overriding the profile's. Checked against the
+    /// private key before the first call.
     pub fingerprint: Option<String>,
-    /// Region.
+    /// Region, overriding the profile's.
     pub region: Option<String>,
-    /// Inline private key PEM.
+    /// The API private key (PEM), instead of a key file.
+    #[tf(sensitive)]
     pub private_key: Option<Secret>,
-    /// Private key file.
+    /// Path of the API private key (PEM), overriding the profile's `key_file`.
     pub private_key_file: Option<String>,
-    /// Private key passphrase.
+    /// Passphrase of an encrypted private key.
+    #[tf(sensitive)]
     pub passphrase: Option<Secret>,
-    /// Base URL override.
+    /// One base URL for every OCI service instead of the region's (private endpoints, tests).
+    #[tf(validate = validators::http_url())]
     pub endpoint: Option<String>,
-    /// Extra CA certificates (PEM file).
+    /// A PEM file of extra CA certificates to trust for the OCI endpoints (a private endpoint or a
+    /// TLS-inspecting proxy).
     pub ca_certificate_file: Option<String>,
-}
-
-/// The provider's `oci_profile` blocks.
-pub fn oci_profile_block() -> NestedBlock {
-    let block = Block::new(
-        "An OCI tenancy the provider can call: a profile of an OCI config file, explicit API-key values, or both (explicit values override the file's).",
-    )
-    .attribute(
-        Attribute::required("name", Type::String)
-            .describe("Name resources and data sources refer to in `oci_profile`/`profiles`."),
-    )
-    .attribute(Attribute::optional("config_file", Type::String).describe(
-        "OCI config file. Defaults to `OCI_CONFIG_FILE`, else `~/.oci/config` (read only when `profile` is set or the explicit values are incomplete).",
-    ))
-    .attribute(
-        Attribute::optional("profile", Type::String)
-            .describe("Profile in the config file. Defaults to `DEFAULT`."),
-    )
-    .attribute(
-        Attribute::optional("tenancy", Type::String)
-            .validate(validators::ocid(&["tenancy"]))
-            .describe("Tenancy OCID, overriding the profile's."),
-    )
-    .attribute(
-        Attribute::optional("user", Type::String)
-            .validate(validators::ocid(&["user"]))
-            .describe("User OCID of the API key, overriding the profile's."),
-    )
-    .attribute(
-        Attribute::optional("fingerprint", Type::String)
-            .describe("Fingerprint of the API key (`aa:bb:...`), overriding the profile's. Checked against the private key before the first call."),
-    )
-    .attribute(
-        Attribute::optional("region", Type::String)
-            .describe("Region, overriding the profile's."),
-    )
-    .attribute(
-        Attribute::optional("private_key", Type::String)
-            .sensitive()
-            .describe("The API private key (PEM), instead of a key file."),
-    )
-    .attribute(
-        Attribute::optional("private_key_file", Type::String)
-            .describe("Path of the API private key (PEM), overriding the profile's `key_file`."),
-    )
-    .attribute(
-        Attribute::optional("passphrase", Type::String)
-            .sensitive()
-            .describe("Passphrase of an encrypted private key."),
-    )
-    .attribute(
-        Attribute::optional("endpoint", Type::String)
-            .validate(validators::http_url())
-            .describe("One base URL for every OCI service instead of the region's (private endpoints, tests)."),
-    )
-    .attribute(
-        Attribute::optional("ca_certificate_file", Type::String)
-            .describe("A PEM file of extra CA certificates to trust for the OCI endpoints (a private endpoint or a TLS-inspecting proxy)."),
-    );
-    NestedBlock::list("oci_profile", block)
 }
 
 impl OciProfileBlock {

@@ -3,15 +3,15 @@
 //! and data sources it serves are listed in [`crate::resources`].
 
 use crate::node::versions::ServerVersions;
-use crate::oci_profiles::{oci_profile_block, OciProfileBlock, OciProfiles};
+use crate::oci_profiles::{OciProfileBlock, OciProfiles};
 use crate::ssh_target::{self, SshDefaults};
 use crate::validators;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
-use tfplugin_runtime::cty::{AttributePath, Type};
+use tfplugin_runtime::cty::AttributePath;
 use tfplugin_runtime::erased::{AnyDataSource, AnyResource};
-use tfplugin_runtime::schema::{Attribute, Block, Schema};
+use tfplugin_runtime::schema::ModelSchema;
 use tfplugin_runtime::{
     field_name, Diagnostics, Form, Known, MaybeUnknown, Models, Planned, ProviderData,
 };
@@ -22,19 +22,38 @@ pub const DEFAULT_INSTALLER_URL: &str = "https://get.k3s.io";
 /// The provider.
 pub struct K3sProvider;
 
-/// The provider block.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Turns Linux hosts into a K3s cluster with Argo CD bootstrapped, over SSH.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ModelSchema)]
 #[serde(bound = "")]
 pub struct ProviderModel<F: Form = Known> {
     /// Where to fetch the install script.
+    #[tf(
+        validate = validators::http_url(),
+        description = format!(
+            "Where to fetch the K3s install script. Defaults to `{DEFAULT_INSTALLER_URL}`."
+        ),
+    )]
     pub installer_url: F::Of<Option<String>>,
-    /// Where K3s releases are downloaded from.
+    /// Where K3s releases are downloaded from, for mirrors (the install script's `GITHUB_URL`).
+    /// Defaults to GitHub.
+    #[tf(validate = validators::http_url())]
     pub release_base_url: F::Of<Option<String>>,
     /// Where Argo CD's release manifests are mirrored.
+    #[tf(
+        validate = validators::http_url(),
+        description = format!(
+            "Where Argo CD's release manifests are fetched from, for mirrors and air-gapped \
+             sites: `argocd_bootstrap` reads `<base>/<version>/manifests/install.yaml` unless \
+             it sets `manifest_url`. Defaults to `{}`.",
+            k3s_sdk::argocd::RELEASE_BASE_URL
+        ),
+    )]
     pub argocd_release_base_url: F::Of<Option<String>>,
     /// SSH defaults.
+    #[tf(block)]
     pub ssh: F::Of<Option<SshDefaults>>,
     /// OCI tenancies.
+    #[tf(block)]
     pub oci_profile: F::Of<Vec<OciProfileBlock>>,
 }
 
@@ -63,32 +82,6 @@ impl Models for K3sProvider {
 impl tfplugin_runtime::Provider for K3sProvider {
     fn name(&self) -> &'static str {
         "k3s"
-    }
-
-    fn schema(&self) -> Schema {
-        let block = Block::new(
-            "Turns Linux hosts into a K3s cluster with Argo CD bootstrapped, over SSH.",
-        )
-        .attribute(
-            Attribute::optional("installer_url", Type::String)
-                .validate(validators::http_url())
-                .describe(&format!(
-                    "Where to fetch the K3s install script. Defaults to `{DEFAULT_INSTALLER_URL}`."
-                )),
-        )
-        .attribute(
-            Attribute::optional("release_base_url", Type::String)
-                .validate(validators::http_url())
-                .describe("Where K3s releases are downloaded from, for mirrors (the install script's `GITHUB_URL`). Defaults to GitHub."),
-        )
-        .attribute(
-            Attribute::optional("argocd_release_base_url", Type::String)
-                .validate(validators::http_url())
-                .describe(&format!("Where Argo CD's release manifests are fetched from, for mirrors and air-gapped sites: `argocd_bootstrap` reads `<base>/<version>/manifests/install.yaml` unless it sets `manifest_url`. Defaults to `{}`.", k3s_sdk::argocd::RELEASE_BASE_URL)),
-        )
-        .block(ssh_target::defaults_block())
-        .block(oci_profile_block());
-        Schema::new(block)
     }
 
     fn resources(&self) -> Vec<Arc<dyn AnyResource>> {

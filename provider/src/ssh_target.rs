@@ -18,134 +18,99 @@ use k3s_sdk::home::expand_home;
 use k3s_sdk::ssh::{Bastion, Credentials, HostKeyPolicy, Sudo, Target, Timeouts};
 use k3s_sdk::Secret;
 use serde::{Deserialize, Serialize};
-use tfplugin_runtime::cty::{AttributePath, Type};
+use tfplugin_runtime::cty::AttributePath;
 use tfplugin_runtime::field_name;
-use tfplugin_runtime::schema::{int_between, Attribute, Block, NestedBlock};
+use tfplugin_runtime::schema::{int_between, ModelSchema};
 use tfplugin_runtime::{Diagnostics, Duration};
 
 /// The login user when neither the block nor the provider names one.
 pub const DEFAULT_USER: &str = "root";
 
-/// A resource's `ssh` block.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// How to reach the host over SSH. Host keys are verified unless `insecure_ignore_host_key` is
+/// set.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ModelSchema)]
 pub struct SshBlock {
-    /// Login user.
+    /// Login user. Defaults to the provider's `ssh.user`, else `root`.
     pub user: Option<String>,
-    /// SSH port.
+    /// SSH port. Defaults to 22.
+    #[tf(validate = int_between(1, 65535))]
     pub port: Option<u16>,
-    /// Inline private key.
+    /// Private key (OpenSSH or PEM) for login.
+    #[tf(sensitive)]
     pub private_key: Option<Secret>,
-    /// Private key file.
+    /// Path of a private key file for login.
     pub private_key_file: Option<String>,
-    /// Pinned host key.
+    /// The host's public key, pinned. The connection is refused when the host presents another.
+    #[tf(validate = validators::ssh_public_key())]
     pub host_key: Option<String>,
-    /// Authenticate with the ssh-agent.
+    /// Authenticate with the running ssh-agent (`SSH_AUTH_SOCK`). `false` never uses the agent, not
+    /// even as the last resort; `true` cannot be combined with `private_key` or `private_key_file`.
     pub use_agent: Option<bool>,
-    /// known_hosts file.
+    /// A known_hosts file to verify the host key against.
     pub known_hosts_file: Option<String>,
-    /// Skip host key verification.
+    /// Skip host key verification. Logged as a warning; for throw-away hosts only.
     pub insecure_ignore_host_key: Option<bool>,
-    /// Run privileged commands through sudo.
+    /// Run privileged commands through sudo (for a non-root `user`).
     pub sudo: Option<bool>,
-    /// Password for sudo.
+    /// Password for sudo, sent on stdin, never in a command line.
+    #[tf(sensitive)]
     pub sudo_password: Option<Secret>,
     /// How long to keep trying to connect.
+    #[tf(
+        validate = validators::duration(),
+        description = format!(
+            "How long create, update and destroy keep trying to connect while the host boots \
+             (each attempt gives up after {}, or after this setting when it is shorter). \
+             Defaults to `{}`. A refresh tries once: a host that does not answer keeps its \
+             state, with a warning, so a short setting (`\"5s\"`) keeps plans fast while a host \
+             is down.",
+            Duration::from_std(Timeouts::default().connect),
+            Duration::from_std(Timeouts::default().retry_for)
+        ),
+    )]
     pub connect_timeout: Option<Duration>,
     /// A jump host.
+    #[tf(block)]
     pub bastion: Option<BastionBlock>,
 }
 
-/// The `bastion` block inside `ssh`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A jump host the node is reached through. It logs in with its own key, else with the
+/// provider's `ssh` credentials.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ModelSchema)]
 pub struct BastionBlock {
-    /// The jump host.
+    /// Address of the jump host.
+    #[tf(validate = validators::host())]
     pub host: String,
-    /// Login user.
+    /// Login user. Defaults to the provider's `ssh.user`, else `root`.
     pub user: Option<String>,
-    /// SSH port.
+    /// SSH port. Defaults to 22.
+    #[tf(validate = int_between(1, 65535))]
     pub port: Option<u16>,
-    /// Inline private key.
+    /// Private key (OpenSSH or PEM) for login.
+    #[tf(sensitive)]
     pub private_key: Option<Secret>,
-    /// Private key file.
+    /// Path of a private key file for login.
     pub private_key_file: Option<String>,
-    /// Pinned host key.
+    /// The host's public key, pinned. The connection is refused when the host presents another.
+    #[tf(validate = validators::ssh_public_key())]
     pub host_key: Option<String>,
 }
 
-/// The provider's `ssh` block: defaults for every resource's, and what import logs in with.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// Defaults for every node's `ssh` block, and the credentials `terraform import` uses.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ModelSchema)]
 pub struct SshDefaults {
-    /// Login user.
+    /// Login user. Defaults to `root`.
     pub user: Option<String>,
-    /// Inline private key.
+    /// Private key for login.
+    #[tf(sensitive)]
     pub private_key: Option<Secret>,
-    /// Private key file.
+    /// Path of a private key file for login.
     pub private_key_file: Option<String>,
-    /// Authenticate with the ssh-agent.
+    /// Authenticate with the running ssh-agent. `false` never uses the agent; `true` cannot be
+    /// combined with `private_key` or `private_key_file`.
     pub use_agent: Option<bool>,
-    /// known_hosts file.
+    /// A known_hosts file to verify host keys against.
     pub known_hosts_file: Option<String>,
-}
-
-/// The credential attributes every level has, with the schema shared by the resource's `ssh`
-/// block and its `bastion`.
-fn login_attributes(block: Block) -> Block {
-    block
-        .attribute(Attribute::optional("user", Type::String).describe("Login user. Defaults to the provider's `ssh.user`, else `root`."))
-        .attribute(Attribute::optional("port", Type::Number).describe("SSH port. Defaults to 22.").validate(int_between(1, 65535)))
-        .attribute(Attribute::optional("private_key", Type::String).sensitive().describe("Private key (OpenSSH or PEM) for login."))
-        .attribute(Attribute::optional("private_key_file", Type::String).describe("Path of a private key file for login."))
-        .attribute(Attribute::optional("host_key", Type::String).validate(validators::ssh_public_key()).describe("The host's public key, pinned. The connection is refused when the host presents another."))
-}
-
-/// The `ssh` block of a resource that logs in to a host (not `connection`, which Terraform
-/// reserves for provisioners and never passes to providers).
-pub fn ssh_block() -> NestedBlock {
-    let bastion = login_attributes(
-        Block::new("A jump host the node is reached through. It logs in with its own key, else with the provider's `ssh` credentials.").attribute(
-            Attribute::required("host", Type::String)
-                .validate(validators::host())
-                .describe("Address of the jump host."),
-        ),
-    );
-    let block = login_attributes(Block::new("How to reach the host over SSH. Host keys are verified unless `insecure_ignore_host_key` is set."))
-        .attribute(Attribute::optional("use_agent", Type::Bool).describe("Authenticate with the running ssh-agent (`SSH_AUTH_SOCK`). `false` never uses the agent, not even as the last resort; `true` cannot be combined with `private_key` or `private_key_file`."))
-        .attribute(Attribute::optional("known_hosts_file", Type::String).describe("A known_hosts file to verify the host key against."))
-        .attribute(Attribute::optional("insecure_ignore_host_key", Type::Bool).describe("Skip host key verification. Logged as a warning; for throw-away hosts only."))
-        .attribute(Attribute::optional("sudo", Type::Bool).describe("Run privileged commands through sudo (for a non-root `user`)."))
-        .attribute(Attribute::optional("sudo_password", Type::String).sensitive().describe("Password for sudo, sent on stdin, never in a command line."))
-        .attribute(Attribute::optional("connect_timeout", Type::String).validate(validators::duration()).describe(&format!("How long create, update and destroy keep trying to connect while the host boots (each attempt gives up after {}, or after this setting when it is shorter). Defaults to `{}`. A refresh tries once: a host that does not answer keeps its state, with a warning, so a short setting (`\"5s\"`) keeps plans fast while a host is down.", Duration::from_std(Timeouts::default().connect), Duration::from_std(Timeouts::default().retry_for))))
-        .block(NestedBlock::single("bastion", bastion));
-    NestedBlock::single("ssh", block)
-}
-
-/// The provider's `ssh` block.
-pub fn defaults_block() -> NestedBlock {
-    NestedBlock::single(
-        "ssh",
-        Block::new(
-            "Defaults for every node's `ssh` block, and the credentials `terraform import` uses.",
-        )
-        .attribute(
-            Attribute::optional("user", Type::String).describe("Login user. Defaults to `root`."),
-        )
-        .attribute(
-            Attribute::optional("private_key", Type::String)
-                .sensitive()
-                .describe("Private key for login."),
-        )
-        .attribute(
-            Attribute::optional("private_key_file", Type::String)
-                .describe("Path of a private key file for login."),
-        )
-        .attribute(Attribute::optional("use_agent", Type::Bool).describe(
-            "Authenticate with the running ssh-agent. `false` never uses the agent; `true` cannot be combined with `private_key` or `private_key_file`.",
-        ))
-        .attribute(
-            Attribute::optional("known_hosts_file", Type::String)
-                .describe("A known_hosts file to verify host keys against."),
-        ),
-    )
 }
 
 /// One level's credential settings.

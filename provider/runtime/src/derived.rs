@@ -197,7 +197,10 @@ mod tests {
         let attr = |name: &str| block.attribute_named(name).unwrap().clone();
         assert_eq!(attr("id").mode, Mode::Computed);
         assert!(attr("id").stable);
-        assert_eq!((attr("type").ty, attr("type").mode), (Type::String, Mode::Required));
+        assert_eq!(
+            (attr("type").ty, attr("type").mode),
+            (Type::String, Mode::Required)
+        );
         assert_eq!(attr("type").validators.len(), 1);
         assert_eq!(attr("labels").ty, Type::map(Type::String));
         assert_eq!(attr("labels").mode, Mode::Optional);
@@ -230,7 +233,10 @@ mod tests {
                 ("timeouts", Nesting::Group, 0),
             ]
         );
-        assert_eq!(block.blocks[0].block.description, "A mount.\n\nRead back on every refresh.");
+        assert_eq!(
+            block.blocks[0].block.description,
+            "A mount.\n\nRead back on every refresh."
+        );
         let timeouts = &block.blocks[3].block;
         assert_eq!(
             timeouts.attribute_named("update").unwrap().default,

@@ -22,8 +22,8 @@
 extern crate self as tfplugin_runtime;
 
 mod convert;
-mod derived;
 pub mod cty;
+mod derived;
 pub mod diagnostics;
 pub mod docs;
 pub mod erased;

@@ -1,5 +1,5 @@
 //! What `k3s_server` and `k3s_agent` share: the attributes every K3s node has ([`NodeModel`],
-//! embedded in both resources' models, and [`node_block`], its schema), and the parts of their
+//! embedded in both resources' models, which is also its schema), and the parts of their
 //! lifecycle that do not depend on the role:
 //!
 //! - [`checks`]: what a configuration must get right, checked at validate;
@@ -21,100 +21,130 @@ pub mod private;
 pub mod versions;
 
 use crate::host_location::{HostSpec, OciAddress};
-use crate::ssh_target::{self, SshBlock};
+use crate::ssh_target::SshBlock;
 use crate::validators;
 use k3s_sdk::k3s::{Desired, DEFAULT_DRAIN_TIMEOUT};
 use k3s_sdk::Secret;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use tfplugin_runtime::cty::{Type, Value};
-use tfplugin_runtime::schema::{one_of, Attribute, Block, NestedBlock};
+use tfplugin_runtime::cty::Value;
+use tfplugin_runtime::schema::{one_of, ModelSchema};
 use tfplugin_runtime::timeouts::{self, Timeouts};
 use tfplugin_runtime::{Duration, Form, Known};
 
 /// The attributes of every K3s node resource.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ModelSchema)]
 #[serde(bound = "")]
 pub struct NodeModel<F: Form = Known> {
-    /// `ssh://user@host:port`.
+    /// `ssh://user@host:port` of the node.
+    #[tf(computed, stable)]
     pub id: F::Of<Option<String>>,
-    /// The host's address.
+    /// Address of the host, reachable over SSH. Set this or `oci_instance_id`.
+    #[tf(validate = validators::host(), requires_replace)]
     pub host: F::Of<Option<String>>,
-    /// Or its OCI instance.
+    /// OCI instance whose address the provider looks up (a terminated instance reads as gone). Set
+    /// this or `host`.
+    #[tf(validate = validators::ocid(&["instance"]), requires_replace)]
     pub oci_instance_id: F::Of<Option<String>>,
-    /// The OCI profile that resolves the instance.
+    /// Which provider `oci_profile` resolves `oci_instance_id`. Defaults to the first.
     pub oci_profile: F::Of<Option<String>>,
-    /// Which address of the instance.
+    /// Which address of the OCI instance to connect to: `private` or `public`.
+    #[tf(default = Value::string(OciAddress::NAMES[0]), validate = one_of(&OciAddress::NAMES))]
     pub oci_address: F::Of<OciAddress>,
-    /// The K3s release.
+    /// The K3s release, pinned: `vX.Y.Z+k3sN`. Raising it upgrades in place; lowering it is
+    /// refused.
+    #[tf(validate = validators::k3s_version())]
     pub version: F::Of<String>,
-    /// Further `config.yaml` settings.
+    /// Settings for `/etc/rancher/k3s/config.yaml` (mode 0600), as an object: `{ "tls-san" =
+    /// ["k3s.example.com"], disable = ["traefik"] }`.
     pub config: F::Of<Value>,
-    /// Node labels.
+    /// Labels the node registers with.
     pub node_labels: F::Of<Option<BTreeMap<String, String>>>,
-    /// Node taints.
+    /// Taints the node registers with, as `key=value:Effect`.
     pub node_taints: F::Of<Option<Vec<String>>>,
-    /// Prepare the OS.
+    /// Enable IP forwarding, bridge sysctls and kernel modules before installing.
+    #[tf(default = true)]
     pub os_prep: F::Of<bool>,
-    /// Open the firewall.
+    /// Insert ACCEPT rules for the K3s ports before the REJECT rule of OCI Ubuntu images'
+    /// `/etc/iptables/rules.v4`, and persist them.
+    #[tf(default = true)]
     pub open_firewall: F::Of<bool>,
-    /// Where the install script is.
+    /// Where to fetch the install script. Defaults to the provider's `installer_url`.
+    #[tf(validate = validators::http_url())]
     pub installer_url: F::Of<Option<String>>,
-    /// A local K3s binary to upload.
+    /// Path of a K3s binary on this machine to upload instead of downloading one.
     pub airgap_binary: F::Of<Option<String>>,
-    /// Its SHA-256.
+    /// SHA-256 of `airgap_binary`; the upload is refused when it differs.
     pub airgap_binary_sha256: F::Of<Option<String>>,
-    /// Forget the node on destroy.
+    /// On destroy, forget the node without draining or uninstalling it.
+    #[tf(default = false)]
     pub orphan_on_destroy: F::Of<bool>,
-    /// How long draining may take.
+    /// How long draining the node may take on destroy.
+    #[tf(default = duration_text(DEFAULT_DRAIN_TIMEOUT), validate = validators::duration())]
     pub drain_timeout: F::Of<Duration>,
-    /// How long the service may take to become active.
+    /// How long the K3s service may take to become active after an install, upgrade or
+    /// configuration change; past it the apply fails with the service's journal.
+    #[tf(
+        default = duration_text(Desired::DEFAULT_READY_TIMEOUT),
+        validate = validators::duration(),
+    )]
     pub ready_timeout: F::Of<Duration>,
-    /// The release found on the host.
+    /// The K3s version found on the host.
+    #[tf(computed)]
     pub installed_version: F::Of<Option<String>>,
-    /// Whether the service is active.
+    /// Whether the K3s service is active.
+    #[tf(computed)]
     pub service_active: F::Of<Option<bool>>,
-    /// Whether the Node is Ready.
+    /// Whether the node is Ready according to the Kubernetes API.
+    #[tf(computed)]
     pub node_ready: F::Of<Option<bool>>,
-    /// SHA-256 of the effective `config.yaml`.
+    /// SHA-256 of `config.yaml` on the host.
+    #[tf(computed)]
     pub config_sha256: F::Of<Option<String>>,
-    /// SHA-256 of `registries.yaml`.
+    /// SHA-256 of `registries.yaml` on the host.
+    #[tf(computed)]
     pub registries_sha256: F::Of<Option<String>>,
-    /// SHA-256 of the unit's env file.
+    /// SHA-256 of the service's env file on the host.
+    #[tf(computed)]
     pub env_sha256: F::Of<Option<String>>,
     /// How to reach the host.
+    #[tf(block)]
     pub ssh: F::Of<Option<SshBlock>>,
     /// Registry mirrors.
+    #[tf(block)]
     pub registry_mirror: F::Of<Vec<RegistryMirror>>,
     /// Registry credentials.
+    #[tf(block)]
     pub registry_auth: F::Of<Vec<RegistryAuthBlock>>,
     /// Deadlines.
+    #[tf(schema = timeouts::block("15m", "15m", "10m"))]
     pub timeouts: F::Of<Timeouts>,
 }
 
-/// A `registry_mirror` block.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A registry mirror in `registries.yaml`, for example a Zot registry in front of `docker.io`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ModelSchema)]
 pub struct RegistryMirror {
-    /// The registry mirrored.
+    /// The registry mirrored, e.g. `docker.io`.
     pub registry: String,
-    /// Mirror endpoints.
+    /// Mirror endpoints, tried in order.
     pub endpoints: Vec<String>,
-    /// Repository rewrites.
+    /// Repository rewrites (regular expression to replacement).
     pub rewrites: Option<BTreeMap<String, String>>,
 }
 
-/// A `registry_auth` block.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Credentials and TLS settings for a registry in `registries.yaml`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ModelSchema)]
 pub struct RegistryAuthBlock {
-    /// Registry host.
+    /// Registry host, e.g. `zot.example.com:5000`.
     pub registry: String,
     /// User name.
     pub username: Option<String>,
     /// Password.
+    #[tf(sensitive)]
     pub password: Option<Secret>,
-    /// Skip TLS verification.
+    /// Skip TLS verification of the registry.
     pub insecure_skip_verify: Option<bool>,
-    /// CA bundle on the node.
+    /// CA bundle on the node for the registry's certificate.
     pub ca_file: Option<String>,
 }
 
@@ -155,74 +185,8 @@ fn duration_text(d: std::time::Duration) -> Value {
 /// Ctrl-C (the node lifecycle guide says it at length).
 const ON_A_BAD_DAY: &str = "A host that does not answer (SSH unreachable, a link down) is a warning naming it, never a deletion: refresh keeps the prior state, so a plan proposes no create and no node leaves state because it was briefly away; only a host that answers without K3s, or a terminated OCI instance, reads as gone. A create that fails after it touched the host is kept in state tainted, so the next apply replaces it and a destroy cleans it up. On Ctrl-C every wait (readiness, drain, connect retries, OCI work requests) returns at once, and the provider exits when the Terraform process that started it dies. Destroying a node whose host does not answer is bounded by `ssh.connect_timeout`: the output says what is left on the host (K3s and the join token), and with a `kubeconfig` its Node object is deleted through the API from this machine. See the [node lifecycle guide](../guides/node-lifecycle.md).";
 
-/// The schema of [`NodeModel`], to which each resource adds its own attributes.
-pub fn node_block(description: &str) -> Block {
-    Block::new(&format!("{description}\n\n{ON_A_BAD_DAY}"))
-        .attribute(Attribute::computed("id", Type::String).stable().describe("`ssh://user@host:port` of the node."))
-        .attribute(Attribute::optional("host", Type::String).validate(validators::host()).requires_replace().describe("Address of the host, reachable over SSH. Set this or `oci_instance_id`."))
-        .attribute(
-            Attribute::optional("oci_instance_id", Type::String)
-                .validate(validators::ocid(&["instance"]))
-                .requires_replace()
-                .describe("OCI instance whose address the provider looks up (a terminated instance reads as gone). Set this or `host`."),
-        )
-        .attribute(Attribute::optional("oci_profile", Type::String).describe("Which provider `oci_profile` resolves `oci_instance_id`. Defaults to the first."))
-        .attribute(Attribute::optional("oci_address", Type::String).default(Value::string(OciAddress::NAMES[0])).validate(one_of(&OciAddress::NAMES)).describe("Which address of the OCI instance to connect to: `private` or `public`."))
-        .attribute(Attribute::required("version", Type::String).validate(validators::k3s_version()).describe("The K3s release, pinned: `vX.Y.Z+k3sN`. Raising it upgrades in place; lowering it is refused."))
-        .attribute(Attribute::optional("config", Type::Dynamic).describe("Settings for `/etc/rancher/k3s/config.yaml` (mode 0600), as an object: `{ \"tls-san\" = [\"k3s.example.com\"], disable = [\"traefik\"] }`."))
-        .attribute(Attribute::optional("node_labels", Type::map(Type::String)).describe("Labels the node registers with."))
-        .attribute(Attribute::optional("node_taints", Type::list(Type::String)).describe("Taints the node registers with, as `key=value:Effect`."))
-        .attribute(Attribute::optional("os_prep", Type::Bool).default(Value::Bool(true)).describe("Enable IP forwarding, bridge sysctls and kernel modules before installing."))
-        .attribute(Attribute::optional("open_firewall", Type::Bool).default(Value::Bool(true)).describe("Insert ACCEPT rules for the K3s ports before the REJECT rule of OCI Ubuntu images' `/etc/iptables/rules.v4`, and persist them."))
-        .attribute(Attribute::optional("installer_url", Type::String).validate(validators::http_url()).describe("Where to fetch the install script. Defaults to the provider's `installer_url`."))
-        .attribute(Attribute::optional("airgap_binary", Type::String).describe("Path of a K3s binary on this machine to upload instead of downloading one."))
-        .attribute(Attribute::optional("airgap_binary_sha256", Type::String).describe("SHA-256 of `airgap_binary`; the upload is refused when it differs."))
-        .attribute(Attribute::optional("orphan_on_destroy", Type::Bool).default(Value::Bool(false)).describe("On destroy, forget the node without draining or uninstalling it."))
-        .attribute(Attribute::optional("drain_timeout", Type::String).default(duration_text(DEFAULT_DRAIN_TIMEOUT)).validate(validators::duration()).describe("How long draining the node may take on destroy."))
-        .attribute(Attribute::optional("ready_timeout", Type::String).default(duration_text(Desired::DEFAULT_READY_TIMEOUT)).validate(validators::duration()).describe("How long the K3s service may take to become active after an install, upgrade or configuration change; past it the apply fails with the service's journal."))
-        .attribute(Attribute::computed("installed_version", Type::String).describe("The K3s version found on the host."))
-        .attribute(Attribute::computed("service_active", Type::Bool).describe("Whether the K3s service is active."))
-        .attribute(Attribute::computed("node_ready", Type::Bool).describe("Whether the node is Ready according to the Kubernetes API."))
-        .attribute(Attribute::computed("config_sha256", Type::String).describe("SHA-256 of `config.yaml` on the host."))
-        .attribute(Attribute::computed("registries_sha256", Type::String).describe("SHA-256 of `registries.yaml` on the host."))
-        .attribute(Attribute::computed("env_sha256", Type::String).describe("SHA-256 of the service's env file on the host."))
-        .block(ssh_target::ssh_block())
-        .block(registry_mirror_block())
-        .block(registry_auth_block())
-        .block(timeouts::block("15m", "15m", "10m"))
-}
-
-fn registry_mirror_block() -> NestedBlock {
-    NestedBlock::list(
-        "registry_mirror",
-        Block::new("A registry mirror in `registries.yaml`, for example a Zot registry in front of `docker.io`.")
-            .attribute(Attribute::required("registry", Type::String).describe("The registry mirrored, e.g. `docker.io`."))
-            .attribute(Attribute::required("endpoints", Type::list(Type::String)).describe("Mirror endpoints, tried in order."))
-            .attribute(Attribute::optional("rewrites", Type::map(Type::String)).describe("Repository rewrites (regular expression to replacement).")),
-    )
-}
-
-fn registry_auth_block() -> NestedBlock {
-    NestedBlock::list(
-        "registry_auth",
-        Block::new("Credentials and TLS settings for a registry in `registries.yaml`.")
-            .attribute(
-                Attribute::required("registry", Type::String)
-                    .describe("Registry host, e.g. `zot.example.com:5000`."),
-            )
-            .attribute(Attribute::optional("username", Type::String).describe("User name."))
-            .attribute(
-                Attribute::optional("password", Type::String)
-                    .sensitive()
-                    .describe("Password."),
-            )
-            .attribute(
-                Attribute::optional("insecure_skip_verify", Type::Bool)
-                    .describe("Skip TLS verification of the registry."),
-            )
-            .attribute(
-                Attribute::optional("ca_file", Type::String)
-                    .describe("CA bundle on the node for the registry's certificate."),
-            ),
-    )
+/// A node resource's description: what it is, then what every node's page says about hosts
+/// that do not answer, failed creates and Ctrl-C.
+pub fn described(what: &str) -> String {
+    format!("{what}\n\n{ON_A_BAD_DAY}")
 }

@@ -27,8 +27,8 @@ use k3s_sdk::kubernetes::ObjectRef;
 use k3s_sdk::Secret;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use tfplugin_runtime::cty::{Type, Value};
-use tfplugin_runtime::schema::{one_of, Attribute, Block, NestedBlock, Schema};
+use tfplugin_runtime::cty::Value;
+use tfplugin_runtime::schema::{one_of, ModelSchema};
 use tfplugin_runtime::timeouts::{self, Timeouts};
 use tfplugin_runtime::{
     Context, Diagnostics, Form, Known, MaybeUnknown, Models, Plan, Planned, Resource,
@@ -37,53 +37,82 @@ use tfplugin_runtime::{
 /// The `argocd_bootstrap` resource type.
 pub struct ArgocdBootstrap;
 
-/// Argo CD in a cluster.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Argo CD installed into a cluster at a pinned version, with its repositories, settings and the
+/// root App-of-Apps Application; the live state read back.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ModelSchema)]
 #[serde(bound = "")]
 pub struct ArgocdModel<F: Form = Known> {
     /// `<namespace>/<root application>`.
+    #[tf(computed, stable)]
     pub id: F::Of<Option<String>>,
-    /// The cluster's kubeconfig.
+    /// Kubeconfig of the cluster, e.g. `k3s_server.main.kubeconfig`. Exactly one of this and a
+    /// `server` block.
+    #[tf(sensitive)]
     pub kubeconfig: F::Of<Option<Secret>>,
-    /// Or a server node to reach the cluster through.
-    pub server: F::Of<Option<ServerAccess>>,
-    /// The Argo CD release.
+    /// The Argo CD release, pinned: `vX.Y.Z`. The manifest's argocd-server image must carry this
+    /// tag.
+    #[tf(validate = validators::semver_tag())]
     pub version: F::Of<String>,
-    /// Where `install.yaml` is.
+    /// Where to read `install.yaml` (`https://`, `http://` or `file:///path` for air-gapped sites).
+    /// Defaults to the release's manifest under the provider's `argocd_release_base_url`.
+    #[tf(validate = validators::manifest_url())]
     pub manifest_url: F::Of<Option<String>>,
-    /// The manifest's pinned sha256.
+    /// The manifest's sha256 (hex), checked before anything is applied.
+    #[tf(validate = validators::sha256())]
     pub manifest_sha256: F::Of<Option<String>>,
-    /// Argo CD's namespace.
+    /// Namespace Argo CD is installed in.
+    #[tf(default = Value::string(argocd::DEFAULT_NAMESPACE), requires_replace)]
     pub namespace: F::Of<String>,
-    /// How far create and update wait.
+    /// How far create and update wait, within `timeouts`: `installed` (Argo CD rolled out and the
+    /// root Application applied), `root_synced` or `root_healthy`.
+    #[tf(default = "installed", validate = one_of(WAIT_FOR))]
     pub wait_for: F::Of<String>,
-    /// Delete the CRDs on destroy.
+    /// Delete Argo CD's CRDs on destroy, which deletes every Application, AppProject and
+    /// ApplicationSet in the cluster.
+    #[tf(default = false)]
     pub delete_crds: F::Of<bool>,
-    /// Set the Application health check in `argocd-cm`.
+    /// Set the health check for `argoproj.io/Application` in `argocd-cm`, so that child
+    /// Applications in sync waves gate each other.
+    #[tf(default = true)]
     pub application_health_check: F::Of<bool>,
-    /// Keys set in `argocd-cm`.
+    /// Keys set in `argocd-cm` (applied under their own field manager; the install's keys are
+    /// kept).
     pub settings: F::Of<Option<BTreeMap<String, String>>>,
-    /// Keys set in `argocd-cmd-params-cm`.
+    /// Keys set in `argocd-cmd-params-cm`, e.g. `server.insecure`.
     pub cmd_params: F::Of<Option<BTreeMap<String, String>>>,
-    /// The version running.
+    /// The version argocd-server runs, once rolled out.
+    #[tf(computed)]
     pub installed_version: F::Of<Option<String>>,
-    /// Objects missing from the cluster.
+    /// Objects applied by this resource that are missing from the cluster
+    /// (`group/Kind/namespace/name`).
+    #[tf(computed)]
     pub missing_objects: F::Of<Option<Vec<String>>>,
-    /// Objects that differ from what was applied.
+    /// Objects applied by this resource whose fields differ from what was applied.
+    #[tf(computed)]
     pub changed_objects: F::Of<Option<Vec<String>>>,
-    /// The root Application's sync status.
+    /// Sync status of the root Application (`Synced`, `OutOfSync`, …).
+    #[tf(computed)]
     pub root_sync_status: F::Of<Option<String>>,
-    /// The root Application's health.
+    /// Health of the root Application (`Healthy`, `Progressing`, `Degraded`, …).
+    #[tf(computed)]
     pub root_health_status: F::Of<Option<String>>,
-    /// Every Application in the namespace.
+    /// Every Application in the namespace with its sync status, health and sync wave, by wave.
+    #[tf(computed)]
     pub applications: F::Of<Option<Vec<ApplicationRow>>>,
-    /// Argo CD's initial admin password.
+    /// The `admin` password Argo CD generated (`argocd-initial-admin-secret`), while it keeps it.
+    #[tf(computed, sensitive)]
     pub initial_admin_password: F::Of<Option<Secret>>,
     /// Repositories.
+    #[tf(block)]
     pub repository: F::Of<Vec<Repository>>,
     /// The root Application.
+    #[tf(block, required)]
     pub root_application: F::Of<RootApplication>,
+    /// Or, instead of `kubeconfig`, a server node to reach the cluster through.
+    #[tf(block)]
+    pub server: F::Of<Option<ServerAccess>>,
     /// Deadlines.
+    #[tf(schema = timeouts::block("15m", "15m", "10m"))]
     pub timeouts: F::Of<Timeouts>,
 }
 
@@ -100,49 +129,64 @@ pub struct ApplicationRow {
     pub wave: i64,
 }
 
-/// A `repository` block.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A repository Argo CD may pull from, stored as a labelled Secret in the Argo CD namespace.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ModelSchema)]
 pub struct Repository {
-    /// Secret name.
+    /// Name of the repository Secret.
     pub name: String,
-    /// Repository URL.
+    /// Repository URL: `https://…`, `ssh://…` or `user@host:path`.
+    #[tf(validate = validators::git_url())]
     pub url: String,
     /// `git` or `helm`.
+    #[tf(default = "git", validate = one_of(&["git", "helm"]))]
     pub r#type: String,
-    /// User name.
+    /// User name, for an https URL.
     pub username: Option<String>,
-    /// Password or token.
+    /// Password or token, for an https URL.
+    #[tf(sensitive)]
     pub password: Option<Secret>,
-    /// SSH private key.
+    /// Private key, for an ssh URL.
+    #[tf(sensitive)]
     pub ssh_private_key: Option<Secret>,
 }
 
-/// The `root_application` block.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// The root Application of the App-of-Apps: it points at the directory holding the other
+/// Applications.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ModelSchema)]
 pub struct RootApplication {
     /// Application name.
+    #[tf(default = "root", requires_replace)]
     pub name: String,
-    /// Repository of the Applications.
+    /// Repository holding the Applications.
+    #[tf(validate = validators::git_url())]
     pub repo_url: String,
-    /// Directory of the Applications.
+    /// Directory of the Applications in the repository.
     pub path: String,
     /// Branch, tag or commit.
+    #[tf(default = "HEAD")]
     pub target_revision: String,
     /// Argo CD project.
+    #[tf(default = "default")]
     pub project: String,
-    /// Destination cluster.
+    /// The cluster the Applications are deployed to.
+    #[tf(default = "https://kubernetes.default.svc")]
     pub destination_server: String,
-    /// Destination namespace.
+    /// The namespace they are deployed to. Defaults to Argo CD's namespace.
     pub destination_namespace: Option<String>,
-    /// Sync automatically.
+    /// Sync automatically when Git changes.
+    #[tf(default = true)]
     pub automated_sync: bool,
-    /// Prune when syncing.
+    /// Delete objects removed from Git when syncing (opt-in, as in Argo CD).
+    #[tf(default = false)]
     pub prune: bool,
-    /// Revert live changes.
+    /// Revert live changes (hot-fixes) to what Git says (opt-in, as in Argo CD).
+    #[tf(default = false)]
     pub self_heal: bool,
-    /// Sync options.
+    /// Sync options, e.g. `["CreateNamespace=true", "ServerSideApply=true"]`.
     pub sync_options: Option<Vec<String>>,
-    /// Deleting the root deletes what it manages.
+    /// Deleting the root Application deletes everything it manages (the cascade finalizer is set).
+    /// Off by default: destroy then leaves the Applications' workloads running.
+    #[tf(default = false)]
     pub cascade_delete: bool,
 }
 
@@ -173,54 +217,6 @@ const WAIT_FOR: &[&str] = &["installed", "root_synced", "root_healthy"];
 impl Resource for ArgocdBootstrap {
     fn type_name(&self) -> &'static str {
         "argocd_bootstrap"
-    }
-
-    fn schema(&self) -> Schema {
-        let repository = Block::new("A repository Argo CD may pull from, stored as a labelled Secret in the Argo CD namespace.")
-            .attribute(Attribute::required("name", Type::String).describe("Name of the repository Secret."))
-            .attribute(Attribute::required("url", Type::String).validate(validators::git_url()).describe("Repository URL: `https://…`, `ssh://…` or `user@host:path`."))
-            .attribute(Attribute::optional("type", Type::String).default(Value::string("git")).validate(one_of(&["git", "helm"])).describe("`git` or `helm`."))
-            .attribute(Attribute::optional("username", Type::String).describe("User name, for an https URL."))
-            .attribute(Attribute::optional("password", Type::String).sensitive().describe("Password or token, for an https URL."))
-            .attribute(Attribute::optional("ssh_private_key", Type::String).sensitive().describe("Private key, for an ssh URL."));
-        let root = Block::new("The root Application of the App-of-Apps: it points at the directory holding the other Applications.")
-            .attribute(Attribute::optional("name", Type::String).default(Value::string("root")).requires_replace().describe("Application name."))
-            .attribute(Attribute::required("repo_url", Type::String).validate(validators::git_url()).describe("Repository holding the Applications."))
-            .attribute(Attribute::required("path", Type::String).describe("Directory of the Applications in the repository."))
-            .attribute(Attribute::optional("target_revision", Type::String).default(Value::string("HEAD")).describe("Branch, tag or commit."))
-            .attribute(Attribute::optional("project", Type::String).default(Value::string("default")).describe("Argo CD project."))
-            .attribute(Attribute::optional("destination_server", Type::String).default(Value::string("https://kubernetes.default.svc")).describe("The cluster the Applications are deployed to."))
-            .attribute(Attribute::optional("destination_namespace", Type::String).describe("The namespace they are deployed to. Defaults to Argo CD's namespace."))
-            .attribute(Attribute::optional("automated_sync", Type::Bool).default(Value::Bool(true)).describe("Sync automatically when Git changes."))
-            .attribute(Attribute::optional("prune", Type::Bool).default(Value::Bool(false)).describe("Delete objects removed from Git when syncing (opt-in, as in Argo CD)."))
-            .attribute(Attribute::optional("self_heal", Type::Bool).default(Value::Bool(false)).describe("Revert live changes (hot-fixes) to what Git says (opt-in, as in Argo CD)."))
-            .attribute(Attribute::optional("sync_options", Type::list(Type::String)).describe("Sync options, e.g. `[\"CreateNamespace=true\", \"ServerSideApply=true\"]`."))
-            .attribute(Attribute::optional("cascade_delete", Type::Bool).default(Value::Bool(false)).describe("Deleting the root Application deletes everything it manages (the cascade finalizer is set). Off by default: destroy then leaves the Applications' workloads running."));
-        let application = Type::object([("name", Type::String), ("sync_status", Type::String), ("health_status", Type::String), ("wave", Type::Number)]);
-        let block = Block::new("Argo CD installed into a cluster at a pinned version, with its repositories, settings and the root App-of-Apps Application; the live state read back.")
-            .attribute(Attribute::computed("id", Type::String).stable().describe("`<namespace>/<root application>`."))
-            .attribute(Attribute::optional("kubeconfig", Type::String).sensitive().describe("Kubeconfig of the cluster, e.g. `k3s_server.main.kubeconfig`. Exactly one of this and a `server` block."))
-            .attribute(Attribute::required("version", Type::String).validate(validators::semver_tag()).describe("The Argo CD release, pinned: `vX.Y.Z`. The manifest's argocd-server image must carry this tag."))
-            .attribute(Attribute::optional("manifest_url", Type::String).validate(validators::manifest_url()).describe("Where to read `install.yaml` (`https://`, `http://` or `file:///path` for air-gapped sites). Defaults to the release's manifest under the provider's `argocd_release_base_url`."))
-            .attribute(Attribute::optional("manifest_sha256", Type::String).validate(validators::sha256()).describe("The manifest's sha256 (hex), checked before anything is applied."))
-            .attribute(Attribute::optional("namespace", Type::String).default(Value::string(argocd::DEFAULT_NAMESPACE)).requires_replace().describe("Namespace Argo CD is installed in."))
-            .attribute(Attribute::optional("wait_for", Type::String).default(Value::string("installed")).validate(one_of(WAIT_FOR)).describe("How far create and update wait, within `timeouts`: `installed` (Argo CD rolled out and the root Application applied), `root_synced` or `root_healthy`."))
-            .attribute(Attribute::optional("delete_crds", Type::Bool).default(Value::Bool(false)).describe("Delete Argo CD's CRDs on destroy, which deletes every Application, AppProject and ApplicationSet in the cluster."))
-            .attribute(Attribute::optional("application_health_check", Type::Bool).default(Value::Bool(true)).describe("Set the health check for `argoproj.io/Application` in `argocd-cm`, so that child Applications in sync waves gate each other."))
-            .attribute(Attribute::optional("settings", Type::map(Type::String)).describe("Keys set in `argocd-cm` (applied under their own field manager; the install's keys are kept)."))
-            .attribute(Attribute::optional("cmd_params", Type::map(Type::String)).describe("Keys set in `argocd-cmd-params-cm`, e.g. `server.insecure`."))
-            .attribute(Attribute::computed("installed_version", Type::String).describe("The version argocd-server runs, once rolled out."))
-            .attribute(Attribute::computed("missing_objects", Type::list(Type::String)).describe("Objects applied by this resource that are missing from the cluster (`group/Kind/namespace/name`)."))
-            .attribute(Attribute::computed("changed_objects", Type::list(Type::String)).describe("Objects applied by this resource whose fields differ from what was applied."))
-            .attribute(Attribute::computed("root_sync_status", Type::String).describe("Sync status of the root Application (`Synced`, `OutOfSync`, …)."))
-            .attribute(Attribute::computed("root_health_status", Type::String).describe("Health of the root Application (`Healthy`, `Progressing`, `Degraded`, …)."))
-            .attribute(Attribute::computed("applications", Type::list(application)).describe("Every Application in the namespace with its sync status, health and sync wave, by wave."))
-            .attribute(Attribute::computed("initial_admin_password", Type::String).sensitive().describe("The `admin` password Argo CD generated (`argocd-initial-admin-secret`), while it keeps it."))
-            .block(NestedBlock::list("repository", repository))
-            .block(NestedBlock::single("root_application", root).required())
-            .block(cluster_access::server_block())
-            .block(timeouts::block("15m", "15m", "10m"));
-        Schema::new(block)
     }
 
     async fn validate(&self, config: &ArgocdModel<Planned>, diagnostics: &mut Diagnostics) {

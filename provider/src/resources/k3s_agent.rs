@@ -3,11 +3,11 @@
 //! (see [`crate::nlb_backend`]).
 
 use crate::host_location::{locate, Whereabouts};
-use crate::nlb_backend::{nlb_backend_block, NlbBackend};
+use crate::nlb_backend::NlbBackend;
 use crate::node::lifecycle::{self, ClusterApi, Operation, Reached, READY_WAIT};
 use crate::node::private::NodePrivate;
 use crate::node::versions::agent_refused;
-use crate::node::{self, desired::desired, node_block, NodeModel};
+use crate::node::{self, desired::desired, NodeModel};
 use crate::provider::ProviderConfig;
 use crate::validators;
 use async_trait::async_trait;
@@ -15,8 +15,8 @@ use k3s_sdk::k3s::{self, K3sVersion, Observed, Role, Unit};
 use k3s_sdk::oci::CreateBackendDetails;
 use k3s_sdk::Secret;
 use serde::{Deserialize, Serialize};
-use tfplugin_runtime::cty::{AttributePath, Type};
-use tfplugin_runtime::schema::{Attribute, Schema};
+use tfplugin_runtime::cty::AttributePath;
+use tfplugin_runtime::schema::ModelSchema;
 use tfplugin_runtime::{
     field_name, Context, Diagnostics, Form, Known, MaybeUnknown, Models, Plan, Planned, Resource,
 };
@@ -25,25 +25,41 @@ use tfplugin_runtime::{
 pub struct K3sAgent;
 
 /// A K3s agent.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ModelSchema)]
 #[serde(bound = "")]
+#[tf(description = node::described(
+    "A K3s agent on one host, joined to a server, installed and read back over SSH.",
+))]
 pub struct AgentModel<F: Form = Known> {
     /// What every node has.
     #[serde(rename = "$node")]
     pub node: NodeModel<F>,
-    /// The server to join.
+    /// The server to join, e.g. `k3s_server.main.api_endpoint`.
+    #[tf(validate = validators::https_url())]
     pub server_url: F::Of<String>,
-    /// The join token.
+    /// The join token, e.g. `k3s_server.main.join_token`.
+    #[tf(sensitive)]
     pub token: F::Of<Secret>,
-    /// An admin kubeconfig, to read readiness and drain with.
+    /// An admin kubeconfig of the cluster, e.g. `k3s_server.main.kubeconfig`. With it, `node_ready`
+    /// is read from the API and destroy drains the node and deletes its Node object before
+    /// uninstalling; without it, destroy only uninstalls. The API is reached through the agent's
+    /// own SSH connection, forwarded from the agent to the server address the kubeconfig names (so
+    /// it must be reachable from the node, as it is for joining); the kubeconfig stays in the
+    /// provider's memory and is never written to the agent.
+    #[tf(sensitive)]
     pub kubeconfig: F::Of<Option<Secret>>,
-    /// The server URL the agent is joined to, as read from the node.
+    /// The server URL the agent is joined to, as read from its env file.
+    #[tf(computed)]
     pub joined_server_url: F::Of<Option<String>>,
-    /// The node's backend name in `nlb_backend`'s backend set.
+    /// The node's backend in `nlb_backend`'s backend set: `<private IP>:<port>`.
+    #[tf(computed)]
     pub nlb_backend_name: F::Of<Option<String>>,
-    /// Whether that backend is there.
+    /// Whether that backend is in the backend set, as read from OCI; a backend removed outside
+    /// Terraform reads `false` and the plan re-adds it.
+    #[tf(computed)]
     pub nlb_backend_present: F::Of<Option<bool>>,
     /// Load balancer membership.
+    #[tf(block)]
     pub nlb_backend: F::Of<Option<NlbBackend>>,
 }
 
@@ -55,41 +71,6 @@ impl Models for K3sAgent {
 impl Resource for K3sAgent {
     fn type_name(&self) -> &'static str {
         "k3s_agent"
-    }
-
-    fn schema(&self) -> Schema {
-        let block = node_block(
-            "A K3s agent on one host, joined to a server, installed and read back over SSH.",
-        )
-        .attribute(
-            Attribute::required("server_url", Type::String)
-                .validate(validators::https_url())
-                .describe("The server to join, e.g. `k3s_server.main.api_endpoint`."),
-        )
-        .attribute(
-            Attribute::required("token", Type::String)
-                .sensitive()
-                .describe("The join token, e.g. `k3s_server.main.join_token`."),
-        )
-        .attribute(
-            Attribute::optional("kubeconfig", Type::String)
-                .sensitive()
-                .describe("An admin kubeconfig of the cluster, e.g. `k3s_server.main.kubeconfig`. With it, `node_ready` is read from the API and destroy drains the node and deletes its Node object before uninstalling; without it, destroy only uninstalls. The API is reached through the agent's own SSH connection, forwarded from the agent to the server address the kubeconfig names (so it must be reachable from the node, as it is for joining); the kubeconfig stays in the provider's memory and is never written to the agent."),
-        )
-        .attribute(
-            Attribute::computed("joined_server_url", Type::String)
-                .describe("The server URL the agent is joined to, as read from its env file."),
-        )
-        .attribute(
-            Attribute::computed("nlb_backend_name", Type::String)
-                .describe("The node's backend in `nlb_backend`'s backend set: `<private IP>:<port>`."),
-        )
-        .attribute(
-            Attribute::computed("nlb_backend_present", Type::Bool)
-                .describe("Whether that backend is in the backend set, as read from OCI; a backend removed outside Terraform reads `false` and the plan re-adds it."),
-        )
-        .block(nlb_backend_block());
-        Schema::new(block)
     }
 
     async fn validate(&self, config: &AgentModel<Planned>, diagnostics: &mut Diagnostics) {

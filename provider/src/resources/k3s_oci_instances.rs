@@ -12,8 +12,8 @@ use async_trait::async_trait;
 use k3s_sdk::oci::Instance;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use tfplugin_runtime::cty::{AttributePath, Type, Value};
-use tfplugin_runtime::schema::{one_of, Attribute, Block, Schema};
+use tfplugin_runtime::cty::AttributePath;
+use tfplugin_runtime::schema::{one_of, ModelSchema};
 use tfplugin_runtime::{
     field_name, Context, DataSource, Diagnostics, Form, Known, MaybeUnknown, Models, Planned,
 };
@@ -21,23 +21,38 @@ use tfplugin_runtime::{
 /// The `k3s_oci_instances` data source type.
 pub struct K3sOciInstances;
 
-/// The query and what it found.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// The lifecycle states an instance can be listed by.
+const LIFECYCLE_STATES: &[&str] = &[
+    "RUNNING",
+    "STOPPED",
+    "PROVISIONING",
+    "STARTING",
+    "STOPPING",
+    "TERMINATING",
+    "TERMINATED",
+];
+
+/// OCI compute instances by compartment and tags, across tenancies.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ModelSchema)]
 #[serde(bound = "")]
 pub struct OciInstancesModel<F: Form = Known> {
-    /// One compartment to list.
+    /// Compartment (or tenancy) to list. Set this or `compartment_ids`.
+    #[tf(validate = validators::ocid(&["compartment", "tenancy"]))]
     pub compartment_id: F::Of<Option<String>>,
-    /// Several compartments to list.
+    /// Compartments to list, e.g. one per tenancy. Set this or `compartment_id`.
     pub compartment_ids: F::Of<Option<Vec<String>>>,
-    /// The provider profiles to search.
+    /// Provider `oci_profile` names to search. Defaults to all of them.
     pub profiles: F::Of<Option<Vec<String>>>,
-    /// Free-form tags every instance must carry.
+    /// Only instances carrying all these free-form tags.
     pub freeform_tags: F::Of<Option<BTreeMap<String, String>>>,
-    /// Defined tags every instance must carry, keyed `namespace.key`.
+    /// Only instances carrying all these defined tags, keyed `namespace.key`.
     pub defined_tags: F::Of<Option<BTreeMap<String, String>>>,
-    /// The lifecycle state instances must be in.
+    /// Only instances in this state.
+    #[tf(default = "RUNNING", validate = one_of(LIFECYCLE_STATES))]
     pub lifecycle_state: F::Of<String>,
-    /// What was found.
+    /// The instances found, in profile and compartment order, with their addresses (null when an
+    /// instance has none, e.g. a terminated one).
+    #[tf(computed)]
     pub instances: F::Of<Option<Vec<FoundInstance>>>,
 }
 
@@ -70,51 +85,6 @@ impl Models for K3sOciInstances {
 impl DataSource for K3sOciInstances {
     fn type_name(&self) -> &'static str {
         "k3s_oci_instances"
-    }
-
-    fn schema(&self) -> Schema {
-        let block = Block::new("OCI compute instances by compartment and tags, across tenancies.")
-            .attribute(
-                Attribute::optional("compartment_id", Type::String)
-                    .validate(validators::ocid(&["compartment", "tenancy"]))
-                    .describe("Compartment (or tenancy) to list. Set this or `compartment_ids`."),
-            )
-            .attribute(
-                Attribute::optional("compartment_ids", Type::list(Type::String))
-                    .describe("Compartments to list, e.g. one per tenancy. Set this or `compartment_id`."),
-            )
-            .attribute(
-                Attribute::optional("profiles", Type::list(Type::String))
-                    .describe("Provider `oci_profile` names to search. Defaults to all of them."),
-            )
-            .attribute(
-                Attribute::optional("freeform_tags", Type::map(Type::String))
-                    .describe("Only instances carrying all these free-form tags."),
-            )
-            .attribute(
-                Attribute::optional("defined_tags", Type::map(Type::String)).describe(
-                    "Only instances carrying all these defined tags, keyed `namespace.key`.",
-                ),
-            )
-            .attribute(
-                Attribute::optional("lifecycle_state", Type::String)
-                    .validate(one_of(&[
-                        "RUNNING",
-                        "STOPPED",
-                        "PROVISIONING",
-                        "STARTING",
-                        "STOPPING",
-                        "TERMINATING",
-                        "TERMINATED",
-                    ]))
-                    .default(Value::string("RUNNING"))
-                    .describe("Only instances in this state."),
-            )
-            .attribute(
-                Attribute::computed("instances", Type::list(instance_type()))
-                    .describe("The instances found, in profile and compartment order, with their addresses (null when an instance has none, e.g. a terminated one)."),
-            );
-        Schema::new(block)
     }
 
     async fn validate(&self, config: &OciInstancesModel<Planned>, diagnostics: &mut Diagnostics) {
@@ -240,19 +210,6 @@ impl DataSource for K3sOciInstances {
         config.instances = Some(found);
         Ok(config)
     }
-}
-
-fn instance_type() -> Type {
-    Type::object([
-        ("id", Type::String),
-        ("display_name", Type::String),
-        ("profile", Type::String),
-        ("compartment_id", Type::String),
-        ("lifecycle_state", Type::String),
-        ("private_ip", Type::String),
-        ("public_ip", Type::String),
-        ("freeform_tags", Type::map(Type::String)),
-    ])
 }
 
 /// The tag filters.

@@ -10,7 +10,7 @@ use crate::node::import::host_of_id;
 use crate::node::lifecycle::{self, failed, ClusterApi, Operation, Reached, READY_WAIT};
 use crate::node::private::NodePrivate;
 use crate::node::versions::ServerVersions;
-use crate::node::{self, desired::desired, node_block, NodeModel};
+use crate::node::{self, desired::desired, NodeModel};
 use crate::provider::ProviderConfig;
 use crate::validators;
 use async_trait::async_trait;
@@ -18,8 +18,7 @@ use k3s_sdk::k3s::{self, ApiAccess, Observed, Role, Unit};
 use k3s_sdk::ssh::Session;
 use k3s_sdk::Secret;
 use serde::{Deserialize, Serialize};
-use tfplugin_runtime::cty::{Type, Value};
-use tfplugin_runtime::schema::{Attribute, Schema};
+use tfplugin_runtime::schema::ModelSchema;
 use tfplugin_runtime::{
     Context, Diagnostics, Form, Known, MaybeUnknown, Models, Plan, Planned, Resource,
 };
@@ -28,29 +27,40 @@ use tfplugin_runtime::{
 pub struct K3sServer;
 
 /// A K3s server.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ModelSchema)]
 #[serde(bound = "")]
+#[tf(description = node::described("A K3s server on one host, installed and read back over SSH."))]
 pub struct ServerModel<F: Form = Known> {
     /// What every node has.
     #[serde(rename = "$node")]
     pub node: NodeModel<F>,
-    /// Start a new cluster with embedded etcd.
+    /// Start a new cluster with embedded etcd (`cluster-init`).
+    #[tf(default = false, requires_replace)]
     pub cluster_init: F::Of<bool>,
-    /// Join this server's cluster instead.
+    /// Join the cluster of this server (`https://host:6443`) instead of starting one.
+    #[tf(validate = validators::https_url(), requires_replace)]
     pub server_url: F::Of<Option<String>>,
-    /// The token to start (or join) with.
+    /// Join token to start the cluster with (or to join `server_url`). Generated when omitted.
+    #[tf(sensitive, requires_replace)]
     pub token: F::Of<Option<Secret>>,
-    /// The API server URL in the kubeconfig.
+    /// The API server URL written into the kubeconfig, e.g. a load balancer's. Defaults to
+    /// `https://<host>:6443`.
+    #[tf(optional, computed, stable, validate = validators::https_url())]
     pub api_endpoint: F::Of<Option<String>>,
-    /// The token others join with, as read from the server.
+    /// The token agents and servers join with, as read from the server (`K10…` form).
+    #[tf(computed, stable, sensitive)]
     pub join_token: F::Of<Option<Secret>>,
-    /// A kubeconfig for `api_endpoint`.
+    /// A kubeconfig for the cluster pointing at `api_endpoint`.
+    #[tf(computed, sensitive)]
     pub kubeconfig: F::Of<Option<Secret>>,
-    /// The cluster's CA certificate.
+    /// The cluster's CA certificate (PEM).
+    #[tf(computed, stable)]
     pub cluster_ca_certificate: F::Of<Option<String>>,
-    /// The admin client certificate.
+    /// The admin client certificate (PEM).
+    #[tf(computed, sensitive)]
     pub client_certificate: F::Of<Option<Secret>>,
-    /// The admin client key.
+    /// The admin client key (PEM).
+    #[tf(computed, sensitive)]
     pub client_key: F::Of<Option<Secret>>,
 }
 
@@ -62,23 +72,6 @@ impl Models for K3sServer {
 impl Resource for K3sServer {
     fn type_name(&self) -> &'static str {
         "k3s_server"
-    }
-
-    fn schema(&self) -> Schema {
-        let block = node_block("A K3s server on one host, installed and read back over SSH.")
-            .attribute(Attribute::optional("cluster_init", Type::Bool).default(Value::Bool(false)).requires_replace().describe("Start a new cluster with embedded etcd (`cluster-init`)."))
-            .attribute(Attribute::optional("server_url", Type::String).validate(validators::https_url()).requires_replace().describe("Join the cluster of this server (`https://host:6443`) instead of starting one."))
-            .attribute(Attribute::optional("token", Type::String).sensitive().requires_replace().describe("Join token to start the cluster with (or to join `server_url`). Generated when omitted."))
-            .attribute(Attribute::optional_computed("api_endpoint", Type::String)
-                    .stable().validate(validators::https_url()).describe("The API server URL written into the kubeconfig, e.g. a load balancer's. Defaults to `https://<host>:6443`."))
-            .attribute(Attribute::computed("join_token", Type::String)
-                    .stable().sensitive().describe("The token agents and servers join with, as read from the server (`K10…` form)."))
-            .attribute(Attribute::computed("kubeconfig", Type::String).sensitive().describe("A kubeconfig for the cluster pointing at `api_endpoint`."))
-            .attribute(Attribute::computed("cluster_ca_certificate", Type::String)
-                    .stable().describe("The cluster's CA certificate (PEM)."))
-            .attribute(Attribute::computed("client_certificate", Type::String).sensitive().describe("The admin client certificate (PEM)."))
-            .attribute(Attribute::computed("client_key", Type::String).sensitive().describe("The admin client key (PEM)."));
-        Schema::new(block)
     }
 
     async fn validate(&self, config: &ServerModel<Planned>, diagnostics: &mut Diagnostics) {

@@ -5,7 +5,7 @@
 //!
 //! | option | meaning |
 //! |---|---|
-//! | `required`, `optional`, `computed` | who sets it; without them an `Option` is optional, anything else required, and `default` makes it optional+computed |
+//! | `required`, `optional`, `computed` | who sets it; without them an `Option` (or a raw cty `Value`) is optional, anything else required, and `default` makes it optional+computed |
 //! | `sensitive`, `write_only`, `requires_replace`, `stable` | the schema flags of the same names |
 //! | `default = expr` | the value planned when the configuration leaves it null (a `bool`, a string, a number or a cty `Value`) |
 //! | `validate = expr` | a validator (`Arc<dyn Validator>`); repeatable |
@@ -44,7 +44,10 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
         return Err(syn::Error::new(input.span(), "ModelSchema needs a struct"));
     };
     let Fields::Named(fields) = &data.fields else {
-        return Err(syn::Error::new(input.span(), "ModelSchema needs named fields"));
+        return Err(syn::Error::new(
+            input.span(),
+            "ModelSchema needs named fields",
+        ));
     };
     let outer = StructOptions::parse(&input.attrs)?;
     let description = match outer.description {
@@ -135,7 +138,10 @@ impl FieldOptions {
                     Ok(())
                 };
                 let path = &meta.path;
-                let name = path.get_ident().map(ToString::to_string).unwrap_or_default();
+                let name = path
+                    .get_ident()
+                    .map(ToString::to_string)
+                    .unwrap_or_default();
                 match name.as_str() {
                     "required" => flag(&mut o.required),
                     "optional" => flag(&mut o.optional),
@@ -170,7 +176,9 @@ impl FieldOptions {
                         o.schema = Some(meta.value()?.parse()?);
                         Ok(())
                     }
-                    _ => Err(meta.error("unknown `tf` option (see tfplugin-runtime-derive's docs)")),
+                    _ => {
+                        Err(meta.error("unknown `tf` option (see tfplugin-runtime-derive's docs)"))
+                    }
                 }
             })?;
         }
@@ -217,8 +225,7 @@ fn field_step(field: &syn::Field, params: &[String]) -> syn::Result<Tokens> {
         quote!(Computed)
     } else if options.required {
         quote!(Required)
-    } else if options.optional || options.default.is_some() || wrapper(declared, "Option").is_some()
-    {
+    } else if options.optional || options.default.is_some() || nullable(declared) {
         quote!(Optional)
     } else {
         quote!(Required)
@@ -240,7 +247,8 @@ fn field_step(field: &syn::Field, params: &[String]) -> syn::Result<Tokens> {
         }
     }
     if let Some(expr) = &options.default {
-        chain = quote!(#chain.default(::tfplugin_runtime::schema::IntoDefault::into_default(#expr)));
+        chain =
+            quote!(#chain.default(::tfplugin_runtime::schema::IntoDefault::into_default(#expr)));
     }
     for expr in &options.validators {
         chain = quote!(#chain.validate(#expr));
@@ -253,11 +261,7 @@ fn field_step(field: &syn::Field, params: &[String]) -> syn::Result<Tokens> {
 
 /// A nested block: its element type's own schema (whose doc comment describes it), repeated
 /// as the field's type says.
-fn nested_block(
-    name: &str,
-    declared: &Type,
-    options: &FieldOptions,
-) -> syn::Result<Tokens> {
+fn nested_block(name: &str, declared: &Type, options: &FieldOptions) -> syn::Result<Tokens> {
     let (constructor, element) = if let Some(inner) = wrapper(declared, "Option") {
         (quote!(single), inner)
     } else if let Some(inner) = wrapper(declared, "Vec") {
@@ -307,6 +311,17 @@ fn strip_form<'a>(ty: &'a Type, params: &[String]) -> &'a Type {
         },
         _ => ty,
     }
+}
+
+/// Whether the type holds a null: an `Option`, or a raw cty `Value`.
+fn nullable(ty: &Type) -> bool {
+    let Type::Path(path) = ty else { return false };
+    wrapper(ty, "Option").is_some()
+        || path
+            .path
+            .segments
+            .last()
+            .is_some_and(|last| last.ident == "Value" && last.arguments.is_empty())
 }
 
 /// The `T` of `Wrapper<T>` (by the last path segment's name).
