@@ -5,15 +5,15 @@
 //! the samples below that pass them, so the values are ones Terraform would send.
 
 use proptest::prelude::*;
+use std::sync::Arc;
 use terraform_provider_k3s::provider::K3sProvider;
-use terraform_provider_k3s::resources::{
-    argocd_bootstrap::ArgocdBootstrap, k3s_agent::K3sAgent, k3s_oci_instances::K3sOciInstances,
-    k3s_server::K3sServer,
-};
+use terraform_provider_k3s::resources::k3s_agent::K3sAgent;
 use tfplugin_runtime::cty::testing::Entropy;
-use tfplugin_runtime::model::testing::{arbitrary_object, round_trip, Samples};
+use tfplugin_runtime::cty::Value;
+use tfplugin_runtime::erased::{AnyDataSource, AnyProvider, AnyResource, Typed};
+use tfplugin_runtime::model::testing::{arbitrary_object, Samples};
 use tfplugin_runtime::model::FormKind;
-use tfplugin_runtime::{DataSource, Known, Models, Planned, Provider, Resource, Schema};
+use tfplugin_runtime::{Provider, Resource, Schema};
 
 const SAMPLES: Samples<'static> = Samples {
     strings: &[
@@ -55,39 +55,64 @@ const SAMPLES: Samples<'static> = Samples {
     numbers: &[-1, 0, 1, 22, 443, 6443, 65535, 65536],
 };
 
-/// One value of `schema` in `form`, read into `M` and written back.
-fn check<M: Models>(schema: &Schema, form: FormKind, bytes: &[u8]) -> Result<(), String> {
-    let mut e = Entropy::new(bytes);
-    let value = arbitrary_object(&mut e, &schema.block, form, &SAMPLES)?;
-    match form {
-        FormKind::Known => round_trip::<M::Model<Known>>(&value, &schema.ty()),
-        FormKind::Planned => round_trip::<M::Model<Planned>>(&value, &schema.ty()),
+/// Everything the provider serves, with its schema: the provider block, each resource and
+/// each data source (a new one is checked here without being named).
+fn served() -> Vec<(String, Schema, Arc<dyn Served>)> {
+    let provider = K3sProvider;
+    let mut all: Vec<(String, Schema, Arc<dyn Served>)> = vec![(
+        "provider".into(),
+        Provider::schema(&provider),
+        Arc::new(Typed(K3sProvider)),
+    )];
+    for r in provider.resources() {
+        all.push((r.type_name().into(), r.schema(), Arc::new(r)));
+    }
+    for d in provider.data_sources() {
+        all.push((d.type_name().into(), d.schema(), Arc::new(d)));
+    }
+    all
+}
+
+/// What the property needs of a served type.
+trait Served {
+    fn round_trip(&self, value: &Value, form: FormKind) -> Result<(), String>;
+}
+
+impl Served for Typed<K3sProvider> {
+    fn round_trip(&self, value: &Value, form: FormKind) -> Result<(), String> {
+        AnyProvider::round_trip(self, value, form)
     }
 }
 
-macro_rules! round_trips {
-    ($($test:ident: $type:ty => $schema:expr;)*) => {$(
-        proptest! {
-            #![proptest_config(ProptestConfig::with_cases(400))]
-            #[test]
-            fn $test(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
-                let schema = $schema;
-                for form in [FormKind::Known, FormKind::Planned] {
-                    if let Err(problem) = check::<$type>(&schema, form, &bytes) {
-                        return Err(TestCaseError::fail(format!("{form:?}: {problem}")));
-                    }
+impl Served for Arc<dyn AnyResource> {
+    fn round_trip(&self, value: &Value, form: FormKind) -> Result<(), String> {
+        AnyResource::round_trip(self.as_ref(), value, form)
+    }
+}
+
+impl Served for Arc<dyn AnyDataSource> {
+    fn round_trip(&self, value: &Value, form: FormKind) -> Result<(), String> {
+        AnyDataSource::round_trip(self.as_ref(), value, form)
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(400))]
+    #[test]
+    fn every_model_round_trips_every_value_its_schema_admits(
+        bytes in proptest::collection::vec(any::<u8>(), 0..400),
+    ) {
+        for (name, schema, served) in served() {
+            for form in [FormKind::Known, FormKind::Planned] {
+                let mut e = Entropy::new(&bytes);
+                let value = arbitrary_object(&mut e, &schema.block, form, &SAMPLES)
+                    .map_err(|e| TestCaseError::fail(format!("{name} {form:?}: {e}")))?;
+                if let Err(problem) = served.round_trip(&value, form) {
+                    return Err(TestCaseError::fail(format!("{name} {form:?}: {problem}")));
                 }
             }
         }
-    )*};
-}
-
-round_trips! {
-    the_provider_block_round_trips: K3sProvider => K3sProvider.schema();
-    k3s_server_round_trips: K3sServer => Resource::schema(&K3sServer);
-    k3s_agent_round_trips: K3sAgent => Resource::schema(&K3sAgent);
-    argocd_bootstrap_round_trips: ArgocdBootstrap => Resource::schema(&ArgocdBootstrap);
-    k3s_oci_instances_round_trips: K3sOciInstances => DataSource::schema(&K3sOciInstances);
+    }
 }
 
 /// The generator reaches what the property is about: nulls, unknowns and nested blocks show up
@@ -116,7 +141,7 @@ fn the_values_drawn_hold_nulls_unknowns_and_nested_blocks() {
         nulls += usize::from(text.contains("Null"));
         unknowns += usize::from(text.contains("Unknown"));
         blocks += usize::from(
-            matches!(value.attr("registry_mirror"), Some(tfplugin_runtime::cty::Value::List(l)) if !l.is_empty()),
+            matches!(value.attr("registry_mirror"), Some(Value::List(l)) if !l.is_empty()),
         );
     }
     assert!(

@@ -22,6 +22,12 @@ pub trait AnyResource: Send + Sync {
     fn type_name(&self) -> &'static str;
     /// See [`Resource::schema`].
     fn schema(&self) -> Schema;
+    /// Where the model and the schema served disagree, in either form (see
+    /// [`model::check`]); empty when they agree. For tests over everything a provider serves.
+    fn model_disagreements(&self) -> Vec<String>;
+    /// Reads `value` into the model in `form` and writes it back; `Err` says what changed
+    /// (see [`model::testing::round_trip`]). For tests over everything a provider serves.
+    fn round_trip(&self, value: &Value, form: model::FormKind) -> Result<(), String>;
     /// Validates a configuration.
     async fn validate(&self, config: &Value, diagnostics: &mut Diagnostics);
     /// Lets the resource refine `planned`; `prior` is null on create.
@@ -58,6 +64,12 @@ pub trait AnyDataSource: Send + Sync {
     fn type_name(&self) -> &'static str;
     /// See [`DataSource::schema`].
     fn schema(&self) -> Schema;
+    /// Where the model and the schema served disagree, in either form (see
+    /// [`model::check`]); empty when they agree. For tests over everything a provider serves.
+    fn model_disagreements(&self) -> Vec<String>;
+    /// Reads `value` into the model in `form` and writes it back; `Err` says what changed
+    /// (see [`model::testing::round_trip`]). For tests over everything a provider serves.
+    fn round_trip(&self, value: &Value, form: model::FormKind) -> Result<(), String>;
     /// Validates a configuration.
     async fn validate(&self, config: &Value, diagnostics: &mut Diagnostics);
     /// Reads.
@@ -71,6 +83,12 @@ pub trait AnyProvider: Send + Sync {
     fn name(&self) -> &'static str;
     /// See [`Provider::schema`].
     fn schema(&self) -> Schema;
+    /// Where the model and the schema served disagree, in either form (see
+    /// [`model::check`]); empty when they agree. For tests over everything a provider serves.
+    fn model_disagreements(&self) -> Vec<String>;
+    /// Reads `value` into the model in `form` and writes it back; `Err` says what changed
+    /// (see [`model::testing::round_trip`]). For tests over everything a provider serves.
+    fn round_trip(&self, value: &Value, form: model::FormKind) -> Result<(), String>;
     /// See [`Provider::resources`].
     fn resources(&self) -> Vec<Arc<dyn AnyResource>>;
     /// See [`Provider::data_sources`].
@@ -154,6 +172,14 @@ impl<R: Resource> AnyResource for Typed<R> {
 
     fn schema(&self) -> Schema {
         self.0.schema()
+    }
+
+    fn model_disagreements(&self) -> Vec<String> {
+        disagreements::<R::Model<Known>, R::Model<Planned>>(&self.0.schema())
+    }
+
+    fn round_trip(&self, value: &Value, form: model::FormKind) -> Result<(), String> {
+        round_trip::<R::Model<Known>, R::Model<Planned>>(&self.0.schema(), value, form)
     }
 
     async fn validate(&self, config: &Value, diagnostics: &mut Diagnostics) {
@@ -258,6 +284,14 @@ impl<D: DataSource> AnyDataSource for Typed<D> {
         self.0.schema()
     }
 
+    fn model_disagreements(&self) -> Vec<String> {
+        disagreements::<D::Model<Known>, D::Model<Planned>>(&self.0.schema())
+    }
+
+    fn round_trip(&self, value: &Value, form: model::FormKind) -> Result<(), String> {
+        round_trip::<D::Model<Known>, D::Model<Planned>>(&self.0.schema(), value, form)
+    }
+
     async fn validate(&self, config: &Value, diagnostics: &mut Diagnostics) {
         let schema = self.0.schema();
         if let Some(config) =
@@ -285,6 +319,14 @@ impl<P: Provider> AnyProvider for Typed<P> {
 
     fn schema(&self) -> Schema {
         self.0.schema()
+    }
+
+    fn model_disagreements(&self) -> Vec<String> {
+        disagreements::<P::Model<Known>, P::Model<Planned>>(&self.0.schema())
+    }
+
+    fn round_trip(&self, value: &Value, form: model::FormKind) -> Result<(), String> {
+        round_trip::<P::Model<Known>, P::Model<Planned>>(&self.0.schema(), value, form)
     }
 
     fn resources(&self) -> Vec<Arc<dyn AnyResource>> {
@@ -318,5 +360,26 @@ impl<P: Provider> AnyProvider for Typed<P> {
                 )
             })?;
         self.0.configure(config, terraform_version).await
+    }
+}
+
+fn disagreements<K: DeserializeOwned, P: DeserializeOwned>(schema: &Schema) -> Vec<String> {
+    let mut problems = model::check::<K>(&schema.block, model::FormKind::Known);
+    problems.extend(
+        model::check::<P>(&schema.block, model::FormKind::Planned)
+            .into_iter()
+            .map(|p| format!("planned form: {p}")),
+    );
+    problems
+}
+
+fn round_trip<K, P>(schema: &Schema, value: &Value, form: model::FormKind) -> Result<(), String>
+where
+    K: DeserializeOwned + Serialize,
+    P: DeserializeOwned + Serialize,
+{
+    match form {
+        model::FormKind::Known => model::testing::round_trip::<K>(value, &schema.ty()),
+        model::FormKind::Planned => model::testing::round_trip::<P>(value, &schema.ty()),
     }
 }

@@ -3,8 +3,8 @@
 //! the schemas rendered.
 
 use crate::provider::K3sProvider;
-use tfplugin_runtime::model::{check, FormKind};
-use tfplugin_runtime::{Known, Models, Planned, Provider, Schema};
+use tfplugin_runtime::erased::{AnyProvider, Typed};
+use tfplugin_runtime::Provider;
 
 #[test]
 fn every_schema_passes_terraforms_schema_rules() {
@@ -29,37 +29,34 @@ fn every_schema_passes_terraforms_schema_rules() {
     assert!(problems.is_empty(), "{problems:#?}");
 }
 
-/// Where model `M` and `schema` disagree, in either form.
-fn disagreements<M: Models>(schema: &Schema) -> Vec<String> {
-    let mut problems = check::<M::Model<Known>>(&schema.block, FormKind::Known);
-    problems.extend(
-        check::<M::Model<Planned>>(&schema.block, FormKind::Planned)
-            .into_iter()
-            .map(|p| format!("planned form: {p}")),
-    );
-    problems
-}
-
-macro_rules! agrees {
-    ($($test:ident: $type:ty => $schema:expr;)*) => {$(
-        #[test]
-        fn $test() {
-            let problems = disagreements::<$type>(&$schema);
-            assert!(problems.is_empty(), "{problems:#?}");
-        }
-    )*};
-}
-
-agrees! {
-    the_provider_model_agrees_with_its_schema: K3sProvider => K3sProvider.schema();
-    the_k3s_server_model_agrees_with_its_schema: super::k3s_server::K3sServer =>
-        tfplugin_runtime::Resource::schema(&super::k3s_server::K3sServer);
-    the_k3s_agent_model_agrees_with_its_schema: super::k3s_agent::K3sAgent =>
-        tfplugin_runtime::Resource::schema(&super::k3s_agent::K3sAgent);
-    the_argocd_bootstrap_model_agrees_with_its_schema: super::argocd_bootstrap::ArgocdBootstrap =>
-        tfplugin_runtime::Resource::schema(&super::argocd_bootstrap::ArgocdBootstrap);
-    the_k3s_oci_instances_model_agrees_with_its_schema: super::k3s_oci_instances::K3sOciInstances =>
-        tfplugin_runtime::DataSource::schema(&super::k3s_oci_instances::K3sOciInstances);
+/// Every model the provider serves (its own block, each resource and data source) agrees with
+/// the schema it serves, attribute by attribute, in both forms: a new resource is checked here
+/// without being named.
+#[test]
+fn every_model_agrees_with_its_schema() {
+    let provider = K3sProvider;
+    let mut problems: Vec<String> = Typed(K3sProvider)
+        .model_disagreements()
+        .into_iter()
+        .map(|p| format!("provider: {p}"))
+        .collect();
+    for r in provider.resources() {
+        let name = r.type_name();
+        problems.extend(
+            r.model_disagreements()
+                .into_iter()
+                .map(|p| format!("{name}: {p}")),
+        );
+    }
+    for d in provider.data_sources() {
+        let name = d.type_name();
+        problems.extend(
+            d.model_disagreements()
+                .into_iter()
+                .map(|p| format!("{name}: {p}")),
+        );
+    }
+    assert!(problems.is_empty(), "{problems:#?}");
 }
 
 /// `docs/` is rendered from the schemas and the examples under
@@ -90,18 +87,23 @@ fn docs_match_the_schemas() {
             "data-source.tf",
         ));
     }
-    let mut stale = Vec::new();
+    let (mut stale, mut missing) = (Vec::new(), Vec::new());
     for (name, kind, schema, dir, example_file) in pages {
-        let example = std::fs::read_to_string(
-            root.join("examples")
-                .join(dir)
-                .join(name)
-                .join(example_file),
-        )
-        .ok();
-        let import =
-            std::fs::read_to_string(root.join("examples").join(dir).join(name).join("import.sh"))
-                .ok();
+        let examples = root.join("examples").join(dir).join(name);
+        let mut read = |file: &str| {
+            let path = examples.join(file);
+            let text = std::fs::read_to_string(&path).ok();
+            if text.is_none() {
+                missing.push(path.display().to_string());
+            }
+            text
+        };
+        let example = read(example_file);
+        // Every resource can be imported, and its page shows how.
+        let import = match kind {
+            Kind::Resource => read("import.sh"),
+            Kind::DataSource => None,
+        };
         let expected = render(&Page {
             provider: provider.name(),
             type_name: name,
@@ -122,6 +124,10 @@ fn docs_match_the_schemas() {
             stale.push(page.display().to_string());
         }
     }
+    assert!(
+        missing.is_empty(),
+        "every page needs its examples (see docs/contributing.md): {missing:?}"
+    );
     assert!(
         stale.is_empty(),
         "out of date (run `UPDATE_DOCS=1 cargo test -p terraform-provider-k3s docs`): {stale:?}"
