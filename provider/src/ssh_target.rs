@@ -30,19 +30,9 @@ pub const DEFAULT_USER: &str = "root";
 /// set.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ModelSchema)]
 pub struct SshBlock {
-    /// Login user. Defaults to the provider's `ssh.user`, else `root`.
-    pub user: Option<String>,
-    /// SSH port. Defaults to 22.
-    #[tf(validate = int_between(1, 65535))]
-    pub port: Option<u16>,
-    /// Private key (OpenSSH or PEM) for login.
-    #[tf(sensitive)]
-    pub private_key: Option<Secret>,
-    /// Path of a private key file for login.
-    pub private_key_file: Option<String>,
-    /// The host's public key, pinned. The connection is refused when the host presents another.
-    #[tf(validate = validators::ssh_public_key())]
-    pub host_key: Option<String>,
+    /// Who logs in, and the host key expected.
+    #[serde(rename = "$login")]
+    pub login: LoginSettings,
     /// Authenticate with the running ssh-agent (`SSH_AUTH_SOCK`). `false` never uses the agent, not
     /// even as the last resort; `true` cannot be combined with `private_key` or `private_key_file`.
     pub use_agent: Option<bool>,
@@ -74,13 +64,9 @@ pub struct SshBlock {
     pub bastion: Option<BastionBlock>,
 }
 
-/// A jump host the node is reached through. It logs in with its own key, else with the
-/// provider's `ssh` credentials.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ModelSchema)]
-pub struct BastionBlock {
-    /// Address of the jump host.
-    #[tf(validate = validators::host())]
-    pub host: String,
+/// The login settings of both levels of an `ssh` block: the host's and its bastion's.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ModelSchema)]
+pub struct LoginSettings {
     /// Login user. Defaults to the provider's `ssh.user`, else `root`.
     pub user: Option<String>,
     /// SSH port. Defaults to 22.
@@ -94,6 +80,18 @@ pub struct BastionBlock {
     /// The host's public key, pinned. The connection is refused when the host presents another.
     #[tf(validate = validators::ssh_public_key())]
     pub host_key: Option<String>,
+}
+
+/// A jump host the node is reached through. It logs in with its own key, else with the
+/// provider's `ssh` credentials.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ModelSchema)]
+pub struct BastionBlock {
+    /// Address of the jump host.
+    #[tf(validate = validators::host())]
+    pub host: String,
+    /// Who logs in, and the host key expected.
+    #[serde(rename = "$login")]
+    pub login: LoginSettings,
 }
 
 /// Defaults for every node's `ssh` block, and the credentials `terraform import` uses.
@@ -123,8 +121,8 @@ struct Login<'a> {
 impl<'a> Login<'a> {
     fn of_block(b: &'a SshBlock) -> Login<'a> {
         Login {
-            private_key: b.private_key.as_ref(),
-            private_key_file: b.private_key_file.as_deref(),
+            private_key: b.login.private_key.as_ref(),
+            private_key_file: b.login.private_key_file.as_deref(),
             use_agent: b.use_agent,
         }
     }
@@ -139,8 +137,8 @@ impl<'a> Login<'a> {
 
     fn of_bastion(b: &'a BastionBlock) -> Login<'a> {
         Login {
-            private_key: b.private_key.as_ref(),
-            private_key_file: b.private_key_file.as_deref(),
+            private_key: b.login.private_key.as_ref(),
+            private_key_file: b.login.private_key_file.as_deref(),
             use_agent: None,
         }
     }
@@ -166,8 +164,8 @@ impl<'a> Login<'a> {
     /// The conflict validation refuses: `use_agent = true` beside a key.
     fn conflict(&self) -> Option<&'static str> {
         match (self.use_agent, self.private_key, self.private_key_file) {
-            (Some(true), Some(_), _) => Some(field_name!(SshBlock, private_key)),
-            (Some(true), None, Some(_)) => Some(field_name!(SshBlock, private_key_file)),
+            (Some(true), Some(_), _) => Some(field_name!(LoginSettings, private_key)),
+            (Some(true), None, Some(_)) => Some(field_name!(LoginSettings, private_key_file)),
             _ => None,
         }
     }
@@ -224,6 +222,7 @@ pub fn target(
     let empty = SshBlock::default();
     let block = ssh.unwrap_or(&empty);
     let user = block
+        .login
         .user
         .clone()
         .or_else(|| defaults.user.clone())
@@ -233,13 +232,13 @@ pub fn target(
         user.clone(),
         credentials(&[Login::of_block(block), Login::of_defaults(defaults)])?,
         host_key_policy(
-            block.host_key.as_deref(),
+            block.login.host_key.as_deref(),
             block.known_hosts_file.as_deref(),
             block.insecure_ignore_host_key == Some(true),
             defaults,
         )?,
     );
-    if let Some(port) = block.port {
+    if let Some(port) = block.login.port {
         target = target.port(port);
     }
     if let Some(timeout) = &block.connect_timeout {
@@ -258,11 +257,11 @@ pub fn target(
     if let Some(bastion) = &block.bastion {
         let mut jump = Bastion::new(
             bastion.host.clone(),
-            bastion.user.clone().unwrap_or_else(|| user.clone()),
+            bastion.login.user.clone().unwrap_or_else(|| user.clone()),
             credentials(&[Login::of_bastion(bastion), Login::of_defaults(defaults)])?,
-            host_key_policy(bastion.host_key.as_deref(), None, false, defaults)?,
+            host_key_policy(bastion.login.host_key.as_deref(), None, false, defaults)?,
         );
-        if let Some(port) = bastion.port {
+        if let Some(port) = bastion.login.port {
             jump = jump.port(port);
         }
         target = target.bastion(jump);
@@ -292,14 +291,14 @@ fn check_login(login: &Login<'_>, at: &AttributePath, diagnostics: &mut Diagnost
         .is_some_and(|k| k.expose().trim().is_empty())
     {
         diagnostics.error_at(
-            at.attr(field_name!(SshBlock, private_key)),
+            at.attr(field_name!(LoginSettings, private_key)),
             "Empty private key",
             "`private_key` is set but empty (a variable or file that was not filled in?). Give the key's text, or remove the argument to log in otherwise.",
         );
     }
     if login.private_key_file.is_some_and(|f| f.trim().is_empty()) {
         diagnostics.error_at(
-            at.attr(field_name!(SshBlock, private_key_file)),
+            at.attr(field_name!(LoginSettings, private_key_file)),
             "Empty private key file",
             "`private_key_file` is set but empty. Give the key file's path, or remove the argument.",
         );
@@ -319,13 +318,16 @@ mod tests {
 
     fn block(key: bool, file: bool, agent: Option<bool>) -> SshBlock {
         SshBlock {
-            private_key: key.then(|| Secret::new("-----BEGIN OPENSSH PRIVATE KEY-----")),
-            private_key_file: file.then(|| "/keys/id".to_owned()),
+            login: LoginSettings {
+                private_key: key.then(|| Secret::new("-----BEGIN OPENSSH PRIVATE KEY-----")),
+                private_key_file: file.then(|| "/keys/id".to_owned()),
+                host_key: Some(
+                    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJdD7y3aLq454yWBdwLWbieU1ebz9/cu7/QEXn9OIeZJ"
+                        .into(),
+                ),
+                ..LoginSettings::default()
+            },
             use_agent: agent,
-            host_key: Some(
-                "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJdD7y3aLq454yWBdwLWbieU1ebz9/cu7/QEXn9OIeZJ"
-                    .into(),
-            ),
             ..SshBlock::default()
         }
     }
@@ -397,8 +399,8 @@ mod tests {
     #[test]
     fn ids_carry_user_host_and_port() {
         let mut ssh = block(true, false, None);
-        ssh.port = Some(2222);
-        ssh.user = Some("ubuntu".into());
+        ssh.login.port = Some(2222);
+        ssh.login.user = Some("ubuntu".into());
         let (_, id) = target(Some(&ssh), &SshDefaults::default(), "10.0.0.5").unwrap();
         assert_eq!(id, "ssh://ubuntu@10.0.0.5:2222");
         let (_, id) = target(

@@ -8,7 +8,7 @@ use super::lifecycle::{connect, failed, observe, target_at};
 use super::NodeModel;
 use crate::host_location::{locate_instance, OciAddress, Whereabouts};
 use crate::provider::ProviderConfig;
-use crate::ssh_target::{self, SshBlock};
+use crate::ssh_target::{self, LoginSettings, SshBlock};
 use k3s_sdk::k3s::{self, Role, Unit};
 use k3s_sdk::ssh::Target;
 use k3s_sdk::Secret;
@@ -147,9 +147,12 @@ fn by_ssh(
     let port = parsed.port.filter(|p| *p != k3s_sdk::ssh::DEFAULT_PORT);
     if user.is_some() || port.is_some() || parsed.host_key.is_some() {
         node.ssh = Some(SshBlock {
-            user,
-            port,
-            host_key: parsed.host_key,
+            login: LoginSettings {
+                user,
+                port,
+                host_key: parsed.host_key,
+                ..LoginSettings::default()
+            },
             ..SshBlock::default()
         });
     }

@@ -19,7 +19,7 @@ use convert::{recorded, repository_model, root_model};
 use manifest::{bootstrap_of, warn_if_too_few_nodes};
 use crate::node::import::parse_ssh_id;
 use crate::provider::ProviderConfig;
-use crate::ssh_target::{self, SshBlock};
+use crate::ssh_target::{self, LoginSettings, SshBlock};
 use crate::validators;
 use async_trait::async_trait;
 use k3s_sdk::argocd::{self, Deadline, WaitFor};
@@ -440,7 +440,7 @@ fn server_of(ctx: &Context, node_id: &str) -> Result<ServerAccess, Diagnostics> 
     let default_user = provider.ssh.user.as_deref().unwrap_or(ssh_target::DEFAULT_USER);
     let user = parsed.user.filter(|u| u != default_user);
     let port = parsed.port.filter(|p| *p != k3s_sdk::ssh::DEFAULT_PORT);
-    let ssh = (user.is_some() || port.is_some() || parsed.host_key.is_some()).then(|| SshBlock { user, port, host_key: parsed.host_key, ..SshBlock::default() });
+    let ssh = (user.is_some() || port.is_some() || parsed.host_key.is_some()).then(|| SshBlock { login: LoginSettings { user, port, host_key: parsed.host_key, ..LoginSettings::default() }, ..SshBlock::default() });
     Ok(ServerAccess { host: parsed.host, ssh })
 }
 
