@@ -170,17 +170,7 @@ impl<R: Resource> AnyResource for Typed<R> {
         self.0.type_name()
     }
 
-    fn schema(&self) -> Schema {
-        self.0.schema()
-    }
-
-    fn model_disagreements(&self) -> Vec<String> {
-        disagreements::<R::Model<Known>, R::Model<Planned>>(&self.0.schema())
-    }
-
-    fn round_trip(&self, value: &Value, form: model::FormKind) -> Result<(), String> {
-        round_trip::<R::Model<Known>, R::Model<Planned>>(&self.0.schema(), value, form)
-    }
+    model_methods!(R);
 
     async fn validate(&self, config: &Value, diagnostics: &mut Diagnostics) {
         let schema = self.0.schema();
@@ -280,17 +270,7 @@ impl<D: DataSource> AnyDataSource for Typed<D> {
         self.0.type_name()
     }
 
-    fn schema(&self) -> Schema {
-        self.0.schema()
-    }
-
-    fn model_disagreements(&self) -> Vec<String> {
-        disagreements::<D::Model<Known>, D::Model<Planned>>(&self.0.schema())
-    }
-
-    fn round_trip(&self, value: &Value, form: model::FormKind) -> Result<(), String> {
-        round_trip::<D::Model<Known>, D::Model<Planned>>(&self.0.schema(), value, form)
-    }
+    model_methods!(D);
 
     async fn validate(&self, config: &Value, diagnostics: &mut Diagnostics) {
         let schema = self.0.schema();
@@ -317,17 +297,7 @@ impl<P: Provider> AnyProvider for Typed<P> {
         self.0.name()
     }
 
-    fn schema(&self) -> Schema {
-        self.0.schema()
-    }
-
-    fn model_disagreements(&self) -> Vec<String> {
-        disagreements::<P::Model<Known>, P::Model<Planned>>(&self.0.schema())
-    }
-
-    fn round_trip(&self, value: &Value, form: model::FormKind) -> Result<(), String> {
-        round_trip::<P::Model<Known>, P::Model<Planned>>(&self.0.schema(), value, form)
-    }
+    model_methods!(P);
 
     fn resources(&self) -> Vec<Arc<dyn AnyResource>> {
         self.0.resources()
@@ -362,6 +332,28 @@ impl<P: Provider> AnyProvider for Typed<P> {
         self.0.configure(config, terraform_version).await
     }
 }
+
+/// The methods every erased type has alike: its schema, and its model checked against it.
+macro_rules! model_methods {
+    ($typed:ident) => {
+        fn schema(&self) -> Schema {
+            self.0.schema()
+        }
+
+        fn model_disagreements(&self) -> Vec<String> {
+            disagreements::<$typed::Model<Known>, $typed::Model<Planned>>(&self.0.schema())
+        }
+
+        fn round_trip(&self, value: &Value, form: model::FormKind) -> Result<(), String> {
+            round_trip::<$typed::Model<Known>, $typed::Model<Planned>>(
+                &self.0.schema(),
+                value,
+                form,
+            )
+        }
+    };
+}
+use model_methods;
 
 fn disagreements<K: DeserializeOwned, P: DeserializeOwned>(schema: &Schema) -> Vec<String> {
     let mut problems = model::check::<K>(&schema.block, model::FormKind::Known);
