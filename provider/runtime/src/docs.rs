@@ -50,7 +50,11 @@ pub fn render(page: &Page<'_>) -> String {
         Kind::DataSource => "Data Source",
     };
     let first_line = schema.block.description.lines().next().unwrap_or("");
-    let _ = writeln!(out, "---\npage_title: \"{type_name} {subcategory} - {provider}\"\ndescription: |-\n  {first_line}\n---\n");
+    let _ = writeln!(
+        out,
+        "---\npage_title: \"{type_name} {subcategory} - \
+        {provider}\"\ndescription: |-\n  {first_line}\n---\n"
+    );
     let _ = writeln!(
         out,
         "# {type_name} ({subcategory})\n\n{}\n",

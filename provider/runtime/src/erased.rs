@@ -106,7 +106,10 @@ pub trait AnyProvider: Send + Sync {
 fn bug(type_name: &str, what: &str, error: CtyError) -> Diagnostics {
     Diagnostics::from_error(
         format!("{type_name}: the provider cannot read its own {what}"),
-        format!("{error}. The model and the schema of {type_name} disagree; this is a bug in the provider, please report it."),
+        format!(
+            "{error}. The model and the schema of {type_name} disagree; this is a bug in the \
+            provider, please report it."
+        ),
     )
 }
 
@@ -119,7 +122,11 @@ fn read_state<T: DeserializeOwned>(type_name: &str, state: &Value) -> Result<T, 
     model::from_value(state).map_err(|error| {
         Diagnostics::from_error(
             format!("{type_name}: the stored state cannot be read"),
-            format!("{error}. The state was written by another version of the provider that this one cannot read, or this is a bug in the provider; please report it. `terraform state rm` and an import bring the resource back under management."),
+            format!(
+                "{error}. The state was written by another version of the provider that this \
+                one cannot read, or this is a bug in the provider; please report it. `terraform \
+                state rm` and an import bring the resource back under management."
+            ),
         )
     })
 }
@@ -326,7 +333,10 @@ impl<P: Provider> AnyProvider for Typed<P> {
             .map_err(|e| {
                 Diagnostics::from_error(
                     "The provider block cannot be used yet",
-                    format!("{e}. The provider block refers to a value that is not known before apply (or one it cannot take); give it values known at plan time."),
+                    format!(
+                        "{e}. The provider block refers to a value that is not known before \
+                        apply (or one it cannot take); give it values known at plan time."
+                    ),
                 )
             })?;
         self.0.configure(config, terraform_version).await

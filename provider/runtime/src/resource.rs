@@ -49,7 +49,13 @@ impl Context {
         self.provider
             .clone()
             .and_then(|p| p.downcast::<T>().ok())
-            .ok_or_else(|| Diagnostics::from_error("Provider not configured", "The provider block was not configured before this call; this is a bug in the provider."))
+            .ok_or_else(|| {
+                Diagnostics::from_error(
+                    "Provider not configured",
+                    "The provider block \
+                was not configured before this call; this is a bug in the provider.",
+                )
+            })
     }
 
     /// Cancelled when Terraform asks the provider to stop (Ctrl-C): long operations should
@@ -108,7 +114,8 @@ impl Context {
             result = operation => result,
             () = self.cancel.cancelled() => Err(Diagnostics::from_error(
                 format!("{what} was cancelled"),
-                "Terraform asked the provider to stop (Ctrl-C) and it stopped at once. What was done so far stays done; the next apply continues from there.",
+                "Terraform asked the provider to stop (Ctrl-C) and it stopped at once. What was \
+                    done so far stays done; the next apply continues from there.",
             )),
         }
     }
@@ -248,7 +255,8 @@ pub trait Provider: Models + Send + Sync + 'static {
     /// `terraform-provider-<name>`.
     fn name(&self) -> &'static str;
 
-    /// The provider block's schema. Derived from the model; override only to adjust what a declaration
+    /// The provider block's schema. Derived from the model; override only to adjust what a
+    /// declaration
     /// cannot say.
     fn schema(&self) -> Schema {
         Schema::of::<Self::Model<Known>>()

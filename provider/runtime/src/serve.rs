@@ -85,7 +85,8 @@ pub async fn serve<P: Provider>(provider: P, options: ServeOptions) -> Result<()
         stdout.write_all(line.as_bytes())?;
         stdout.flush()?;
     }
-    tracing::info!(socket = %socket.display(), tls = tls.is_some(), "serving the Terraform plugin protocol 6");
+    tracing::info!(socket = %socket.display(), tls = tls.is_some(), "serving the Terraform plugin \
+        protocol 6");
     if !options.debug {
         exit_when_orphaned(socket.clone());
     }
@@ -268,7 +269,8 @@ fn print_reattach(address: &str, socket: &Path) -> std::io::Result<()> {
     let mut stdout = std::io::stdout().lock();
     writeln!(
         stdout,
-        "Provider started. To attach Terraform CLI, set the TF_REATTACH_PROVIDERS environment variable with the following:\n\n\tTF_REATTACH_PROVIDERS='{value}'\n"
+        "Provider started. To attach Terraform CLI, set the TF_REATTACH_PROVIDERS environment \
+            variable with the following:\n\n\tTF_REATTACH_PROVIDERS='{value}'\n"
     )?;
     stdout.flush()
 }

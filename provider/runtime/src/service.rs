@@ -177,7 +177,11 @@ impl ProviderService {
                     for (path, problem) in
                         plan::check_applied(&schema.block, &planned, &state, &AttributePath::root())
                     {
-                        let detail = format!("{path}: {problem}. The result is saved so nothing is lost; this is a bug in {}, please report it.", self.binary);
+                        let detail = format!(
+                            "{path}: {problem}. The result is saved so nothing is \
+                            lost; this is a bug in {}, please report it.",
+                            self.binary
+                        );
                         diagnostics.error_at(
                             path,
                             format!(
@@ -353,7 +357,11 @@ impl provider_server::Provider for ProviderService {
             if r.version > schema.version {
                 return Err(Diagnostics::from_error(
                     "State from a newer provider",
-                    format!("The state of this {} was written by a newer {} (schema version {}, this one knows {}). Upgrade the provider.", r.type_name, self.binary, r.version, schema.version),
+                    format!(
+                        "The state of this {} was written by a newer {} (schema version {}, \
+                        this one knows {}). Upgrade the provider.",
+                        r.type_name, self.binary, r.version, schema.version
+                    ),
                 ));
             }
             let raw = r.raw_state.unwrap_or_default();

@@ -206,7 +206,8 @@ mod tests {
     use super::*;
     use rustls::pki_types::PrivatePkcs8KeyDer;
 
-    /// A Terraform-like P-521 certificate and a signature made with its key (aws-lc-rs, tests only).
+    /// A Terraform-like P-521 certificate and a signature made with its key (aws-lc-rs, tests
+    /// only).
     fn signed(message: &[u8]) -> (CertificateDer<'static>, Vec<u8>) {
         let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P521_SHA512).unwrap();
         let cert = rcgen::CertificateParams::new(vec!["localhost".to_string()])

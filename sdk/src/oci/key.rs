@@ -417,7 +417,10 @@ mod tests {
             "73:61:a2:21:67:e0:df:be:7e:4b:93:1e:15:98:a5:b7"
         );
         assert_eq!(key.bits(), 1024);
-        assert!(key.public_key_pem().starts_with("-----BEGIN PUBLIC KEY-----\nMIGfMA0GCSqGSIb3DQEBAQUAA4GNADCBiQKBgQDCFENGw33yGihy92pDjZQhl0C3\n"));
+        assert!(key.public_key_pem().starts_with(
+            "-----BEGIN PUBLIC \
+            KEY-----\nMIGfMA0GCSqGSIb3DQEBAQUAA4GNADCBiQKBgQDCFENGw33yGihy92pDjZQhl0C3\n"
+        ));
     }
 
     #[test]

@@ -26,7 +26,10 @@ pub struct Ocid(String);
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum OcidError {
     /// Not an OCID at all.
-    #[error("'{value}' is not an OCID; expected something like 'ocid1.{example_kind}.oc1..aaaa…' (copy it from the OCI console)")]
+    #[error(
+        "'{value}' is not an OCID; expected something like 'ocid1.{example_kind}.oc1..aaaa…' \
+        (copy it from the OCI console)"
+    )]
     Malformed {
         /// The text given.
         value: String,

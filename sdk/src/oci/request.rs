@@ -137,7 +137,8 @@ impl fmt::Debug for Request {
     }
 }
 
-/// A 2xx answer (or the answer behind a [`ServiceError`](super::ServiceError)). The body is wiped when dropped;
+/// A 2xx answer (or the answer behind a [`ServiceError`](super::ServiceError)). The body is wiped
+/// when dropped;
 /// `Debug` shows its length only.
 pub struct Response {
     pub(super) operation: String,

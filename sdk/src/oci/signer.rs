@@ -8,7 +8,8 @@
 //!   `PutMessages`): use [`Signer::sign_excluding_body`] for those;
 //! - `(request-target)` is the lowercase method and the path and query exactly as the given
 //!   [`Url`] puts them on the wire: sign the very `Url` that is sent, never a re-encoded copy;
-//! - `Authorization: Signature version="1",headers="…",keyId="…",algorithm="rsa-sha256",signature="…"`
+//! - `Authorization: Signature
+//!   version="1",headers="…",keyId="…",algorithm="rsa-sha256",signature="…"`
 //!   with the parameters in the Go SDK's order.
 //!
 //! Pure: no I/O. The `Authorization` value is marked sensitive and never logged.
@@ -236,7 +237,8 @@ impl Signer {
         let signature =
             base64::engine::general_purpose::STANDARD.encode(self.key.sign(string.as_bytes())?);
         let mut authorization = HeaderValue::from_str(&format!(
-            "Signature version=\"1\",headers=\"{}\",keyId=\"{}\",algorithm=\"rsa-sha256\",signature=\"{}\"",
+            "Signature \
+                version=\"1\",headers=\"{}\",keyId=\"{}\",algorithm=\"rsa-sha256\",signature=\"{}\"",
             names.join(" "),
             self.key_id.header_value(),
             signature

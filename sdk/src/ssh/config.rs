@@ -202,7 +202,8 @@ pub struct Timeouts {
     /// timed out, no route: a host that is still booting), counted from the first attempt.
     /// Zero means one attempt. Authentication and host key failures are never retried.
     pub retry_for: Duration,
-    /// The default deadline of one remote command (see [`Command::timeout`](super::Command::timeout)).
+    /// The default deadline of one remote command (see
+    /// [`Command::timeout`](super::Command::timeout)).
     pub command: Duration,
 }
 

@@ -201,7 +201,8 @@ async fn dial(
                 elapsed: now - started,
             });
         }
-        tracing::debug!(host = %ep.label, attempts, %reason, retry_in = ?backoff, "host not reachable yet");
+        tracing::debug!(host = %ep.label, attempts, %reason, retry_in = ?backoff, "host not \
+            reachable yet");
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(Duration::from_secs(4));
     }

@@ -444,8 +444,13 @@ async fn drive(session: &Session, command: &Command, deadline: Instant) -> Resul
             host: host.clone(),
             during: purpose.clone(),
             source: format!(
-                "the connection was lost before the command reported an exit status{}; it may or may not have run. Check that the host is up and retry",
-                if plan.gate.started() { " (it had started)" } else { "" }
+                "the connection was lost before the command reported an exit status{}; it may or \
+                    may not have run. Check that the host is up and retry",
+                if plan.gate.started() {
+                    " (it had started)"
+                } else {
+                    ""
+                }
             )
             .into(),
         });

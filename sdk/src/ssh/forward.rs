@@ -114,7 +114,8 @@ async fn relay(session: Session, mut socket: TcpStream, peer: SocketAddr, host: 
     let channel = match tokio::time::timeout(session.inner.timeouts.connect, opening).await {
         Ok(Ok(channel)) => channel,
         Ok(Err(e)) => {
-            tracing::warn!(host = %session.host(), "forwarding a connection to {host}:{port} failed: {e}");
+            tracing::warn!(host = %session.host(), "forwarding a connection to {host}:{port} \
+                failed: {e}");
             return;
         }
         Err(_) => {

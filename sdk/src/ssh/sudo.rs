@@ -60,7 +60,8 @@ pub(crate) fn plan(script: &str, sudo: &Sudo, privileged: bool) -> Plan {
     }
 }
 
-/// A POSIX sh script (dash's `kill` takes no `--`) that stops the command started with `nonce` as process `pid`: SIGTERM to its
+/// A POSIX sh script (dash's `kill` takes no `--`) that stops the command started with `nonce` as
+/// process `pid`: SIGTERM to its
 /// process group, then SIGKILL to whatever is left after 3 s. Does nothing when `pid` is no
 /// longer that command.
 pub(crate) fn stop_script(pid: u32, nonce: &str) -> String {

@@ -1,7 +1,8 @@
 //! cty, Terraform's type system, as the plugin protocol carries it: types, values (null,
 //! unknown with refinements, known), attribute paths, and the msgpack and JSON encodings.
 //!
-//! Knows nothing about resources or providers; the runtime uses it to decode what Terraform sends and
+//! Knows nothing about resources or providers; the runtime uses it to decode what Terraform sends
+//! and
 //! to encode what the provider answers.
 
 mod json;

@@ -91,7 +91,8 @@ pub(super) fn check_attributes(
 ) -> Result<(), CtyError> {
     if let Some(name) = attrs.keys().find(|n| !values.contains_key(*n)) {
         return Err(CtyError::new(
-            "missing attribute: every attribute of an object type must be present (use Value::Null)",
+            "missing attribute: every attribute of an object type must be present (use \
+                Value::Null)",
         )
         .within(PathStep::Attribute(name.clone())));
     }

@@ -159,7 +159,8 @@ async fn plans_follow_the_protocol_and_bad_applies_become_clear_errors() {
         ))
     );
 
-    // A rename of a requires-replace attribute is flagged; an unchanged config plans the prior state exactly.
+    // A rename of a requires-replace attribute is flagged; an unchanged config plans the prior
+    // state exactly.
     let prior = object(Value::string("x1"), "a", Value::Null);
     let renamed = object(Value::string("x1"), "b", Value::Null);
     let replan = service
