@@ -176,7 +176,7 @@ pub fn node_block(description: &str) -> Block {
         .attribute(Attribute::optional("open_firewall", Type::Bool).default(Value::Bool(true)).describe("Insert ACCEPT rules for the K3s ports before the REJECT rule of OCI Ubuntu images' `/etc/iptables/rules.v4`, and persist them."))
         .attribute(Attribute::optional("installer_url", Type::String).validate(validators::http_url()).describe("Where to fetch the install script. Defaults to the provider's `installer_url`."))
         .attribute(Attribute::optional("airgap_binary", Type::String).describe("Path of a K3s binary on this machine to upload instead of downloading one."))
-        .attribute(Attribute::optional("airgap_binary_sha256", Type::String).describe("SHA-256 of `airgap_binary`; the upload is refused when it differs."))
+        .attribute(Attribute::optional("airgap_binary_sha256", Type::String).validate(validators::sha256()).describe("SHA-256 of `airgap_binary`; the upload is refused when it differs."))
         .attribute(Attribute::optional("orphan_on_destroy", Type::Bool).default(Value::Bool(false)).describe("On destroy, forget the node without draining or uninstalling it."))
         .attribute(Attribute::optional("drain_timeout", Type::String).default(duration_text(DEFAULT_DRAIN_TIMEOUT)).validate(validators::duration()).describe("How long draining the node may take on destroy."))
         .attribute(Attribute::optional("ready_timeout", Type::String).default(duration_text(Desired::DEFAULT_READY_TIMEOUT)).validate(validators::duration()).describe("How long the K3s service may take to become active after an install, upgrade or configuration change; past it the apply fails with the service's journal."))

@@ -132,21 +132,16 @@ impl Resource for K3sAgent {
         let files_known = node::plan::files_known(&planned.node)
             && !planned.server_url.is_unknown()
             && !planned.token.is_unknown();
-        let desired = match (
-            ctx.provider::<ProviderConfig>().ok(),
-            node::plan::known(&planned.node),
-        ) {
-            (Some(provider), Some(known)) => {
-                let role = Role::Agent {
-                    server_url: planned.server_url.known().cloned().unwrap_or_default(),
-                };
-                desired(&known, &provider, role, planned.token.known().cloned()).ok()
-            }
-            _ => None,
+        // An unknown server URL leaves the files' hashes unknown (`files_known`).
+        let role = Role::Agent {
+            server_url: planned.server_url.known().cloned().unwrap_or_default(),
         };
+        let token = planned.token.known().cloned();
+        let desired =
+            node::plan::planned_desired(ctx, &planned.node, Some(role), token, diagnostics);
         node::plan::refine_service(&mut plan.planned.node);
         if let Some(desired) = desired {
-            node::plan::refine_files(&mut plan.planned.node, &desired, files_known);
+            node::plan::refine_files(&mut plan.planned.node, &desired, files_known, diagnostics);
         }
         if let (Some(prior), true) = (plan.prior.clone(), plan.changes()) {
             node::plan::unknown_after_change(&mut plan.planned.node, &prior.node);

@@ -81,6 +81,7 @@ impl DataSource for K3sOciInstances {
             )
             .attribute(
                 Attribute::optional("compartment_ids", Type::list(Type::String))
+                    .validate(validators::each(validators::ocid(&["compartment", "tenancy"])))
                     .describe("Compartments to list, e.g. one per tenancy. Set this or `compartment_id`."),
             )
             .attribute(
