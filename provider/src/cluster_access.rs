@@ -110,6 +110,12 @@ pub async fn connect(
         })
 }
 
+/// The first request to a cluster, which changes nothing: whether its API answers (the core
+/// group's discovery, which every later request needs anyway).
+pub async fn answers(api: &ApiClient) -> Result<(), k3s_sdk::kubernetes::Error> {
+    api.resource("v1", "Namespace").await.map(|_| ())
+}
+
 /// Warns that the cluster at `place` did not answer at destroy: what was applied stays there.
 pub fn left_behind(ctx: &Context, place: &str, error: &dyn std::fmt::Display) {
     ctx.warn(

@@ -119,6 +119,14 @@ pub struct RegistryAuthBlock {
 }
 
 impl NodeModel {
+    /// This node with its id set: what exists once the host is reached.
+    pub fn with_id(&self, id: &str) -> NodeModel {
+        NodeModel {
+            id: Some(id.to_owned()),
+            ..self.clone()
+        }
+    }
+
     /// Where the host is, as this node names it.
     pub fn host_spec(&self) -> HostSpec<'_> {
         HostSpec {

@@ -265,11 +265,8 @@ async fn converge(
     };
     let desired = desired(&planned.node, &provider, role, Some(planned.token.clone()))?;
     let touching = |id: &str| {
-        if operation == Operation::Create {
-            let mut partial = planned.clone();
-            partial.node.id = Some(id.to_owned());
-            ctx.keep_partial_state(&partial);
-        }
+        let node = planned.node.with_id(id);
+        operation.touching(ctx, &AgentModel { node, ..planned.clone() });
     };
     let (session, observed, id) =
         lifecycle::apply(ctx, &planned.node, &desired, operation, &touching).await?;

@@ -6,6 +6,7 @@
 //! attribute); the token the server actually uses is read back as `join_token`.
 
 use crate::kubeconfig;
+use crate::lifecycle::PrivateState;
 use crate::node::import::host_of_id;
 use crate::node::lifecycle::{self, failed, ClusterApi, Operation, Reached, READY_WAIT};
 use crate::node::private::NodePrivate;
@@ -267,11 +268,8 @@ async fn converge(
     let provider = ctx.provider::<ProviderConfig>()?;
     let desired = desired(&planned.node, &provider, role(&planned), token)?;
     let touching = |id: &str| {
-        if operation == Operation::Create {
-            let mut partial = planned.clone();
-            partial.node.id = Some(id.to_owned());
-            ctx.keep_partial_state(&partial);
-        }
+        let node = planned.node.with_id(id);
+        operation.touching(ctx, &ServerModel { node, ..planned.clone() });
     };
     let (session, observed, id) =
         lifecycle::apply(ctx, &planned.node, &desired, operation, &touching).await?;
