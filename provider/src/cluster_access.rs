@@ -8,6 +8,7 @@
 use crate::provider::ProviderConfig;
 use crate::ssh_target::{self, SshBlock};
 use crate::validators;
+use k3s_sdk::k3s::KUBECONFIG_PATH;
 use k3s_sdk::kubernetes::ApiClient;
 use k3s_sdk::ssh::Session;
 use k3s_sdk::Secret;
@@ -15,9 +16,6 @@ use serde::{Deserialize, Serialize};
 use tfplugin_runtime::cty::Type;
 use tfplugin_runtime::schema::{Attribute, Block, NestedBlock};
 use tfplugin_runtime::{Context, Diagnostics};
-
-/// Where K3s writes a server's admin kubeconfig.
-pub const ADMIN_KUBECONFIG: &str = "/etc/rancher/k3s/k3s.yaml";
 
 /// The `server` block: a K3s server node the API is reached through.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -99,13 +97,13 @@ pub async fn connect(
             ))
         }
     };
-    ApiClient::through_node(&session, ADMIN_KUBECONFIG)
+    ApiClient::through_node(&session, KUBECONFIG_PATH)
         .await
         .map(|api| Some(Reached::Api(Box::new(api))))
         .map_err(|e| {
             Diagnostics::from_error(
                 format!("Cannot reach the cluster's API through {}", server.host),
-                format!("{e}. The node must be a K3s server (it holds {ADMIN_KUBECONFIG}); with a non-root `ssh.user`, set `ssh.sudo`."),
+                format!("{e}. The node must be a K3s server (it holds {KUBECONFIG_PATH}); with a non-root `ssh.user`, set `ssh.sudo`."),
             )
         })
 }

@@ -3,7 +3,7 @@
 //! accepts (the SDK's [`K3sVersion`], [`Ocid`], the runtime's [`Duration`]), so a value that
 //! passes validation never fails to parse at apply.
 
-use k3s_sdk::k3s::K3sVersion;
+use k3s_sdk::k3s::{self, K3sVersion};
 use k3s_sdk::oci::Ocid;
 use std::sync::Arc;
 use tfplugin_runtime::cty::Value;
@@ -217,13 +217,15 @@ pub fn git_url() -> Arc<dyn Validator> {
 
 /// An `https://` URL (the K3s API and supervisor speak only TLS).
 pub fn https_url() -> Arc<dyn Validator> {
-    validator("an https URL such as `https://10.0.0.241:6443`", |value| {
+    let example = k3s::api_url("10.0.0.241");
+    validator(format!("an https URL such as `{example}`"), |value| {
         let s = text(value)?;
         if is_url(s, false) {
             Ok(())
         } else {
             Err(format!(
-                "{s:?} is not an https:// URL; K3s serves its API and the agents' join endpoint over TLS only (https://<server>:6443)"
+                "{s:?} is not an https:// URL; K3s serves its API and the agents' join endpoint over TLS only ({})",
+                k3s::api_url("<server>")
             ))
         }
     })

@@ -9,7 +9,7 @@
 use super::{NodeModel, RegistryMirror};
 use crate::ssh_target::{self, SshBlock};
 use crate::validators;
-use k3s_sdk::k3s::{check_node_label, check_node_taint, reserved_setting};
+use k3s_sdk::k3s::{check_node_label, check_node_taint, reserved_setting, ReservedBy};
 use tfplugin_runtime::cty::{AttributePath, Value};
 use tfplugin_runtime::{field_name, Diagnostics, MaybeUnknown, Planned};
 
@@ -106,10 +106,9 @@ fn check_settings(config: &MaybeUnknown<Value>, diagnostics: &mut Diagnostics) {
                     diagnostics.error_at(
                         at.clone(),
                         format!("`{key}` does not belong in config"),
-                        if owner == "token" {
-                            format!("Set the join token with the `token` argument: it is sensitive there, while a value in `config` shows in plan output in plain text. (`{key}` in config.yaml is written by the provider.)")
-                        } else {
-                            format!("It is set through {owner}; the provider writes `{key}` into config.yaml from there.")
+                        match owner {
+                            ReservedBy::Token => format!("Set the join token with the `token` argument: it is sensitive there, while a value in `config` shows in plan output in plain text. (`{key}` in config.yaml is written by the provider.)"),
+                            _ => format!("It is set through `{}`; the provider writes `{key}` into config.yaml from there.", argument_of(owner)),
                         },
                     );
                 }
@@ -120,6 +119,17 @@ fn check_settings(config: &MaybeUnknown<Value>, diagnostics: &mut Diagnostics) {
             "Invalid config",
             "`config` must be an object of K3s settings, e.g. { disable = [\"traefik\"] }.",
         ),
+    }
+}
+
+/// The argument that sets what a reserved `config.yaml` key would.
+fn argument_of(owner: ReservedBy) -> &'static str {
+    match owner {
+        ReservedBy::Token => "token",
+        ReservedBy::ServerUrl => "server_url",
+        ReservedBy::ClusterInit => "cluster_init",
+        ReservedBy::NodeLabels => field_name!(NodeModel, node_labels),
+        ReservedBy::NodeTaints => field_name!(NodeModel, node_taints),
     }
 }
 
@@ -167,6 +177,34 @@ mod tests {
             .into_iter()
             .map(|d| (d.summary, d.path))
             .collect()
+    }
+
+    #[test]
+    fn keys_other_arguments_own_are_refused_in_config_naming_the_argument() {
+        let refused = |key: &str| {
+            let config = Value::object([(key, Value::string("x"))]);
+            let mut diagnostics = Diagnostics::new();
+            validate(&node(&[("config", config)]), &mut diagnostics);
+            diagnostics
+                .0
+                .into_iter()
+                .map(|d| (d.summary, d.detail))
+                .collect::<Vec<_>>()
+        };
+        for (key, argument) in [
+            ("server", "`server_url`"),
+            ("cluster-init", "`cluster_init`"),
+            ("node-label+", "`node_labels`"),
+            ("node-taint", "`node_taints`"),
+        ] {
+            let found = refused(key);
+            assert_eq!(found.len(), 1, "{key}: {found:?}");
+            assert_eq!(found[0].0, format!("`{key}` does not belong in config"));
+            assert!(found[0].1.contains(argument), "{key}: {found:?}");
+        }
+        let token = refused("token-file");
+        assert!(token[0].1.contains("sensitive"), "{token:?}");
+        assert!(refused("tls-san").is_empty());
     }
 
     #[test]

@@ -304,8 +304,9 @@ async fn destroy_unbounded(
                     target.host
                 ),
                 format!(
-                    "{e}. Still on the host: K3s ({unit}.service, /usr/local/bin/k3s) and the cluster's join token in {config}, so the node rejoins the cluster if it comes back. When it is back, run {script} on it (or delete the host). As for the cluster: {node}.",
+                    "{e}. Still on the host: K3s ({unit}.service, {binary}) and the cluster's join token in {config}, so the node rejoins the cluster if it comes back. When it is back, run {script} on it (or delete the host). As for the cluster: {node}.",
                     unit = unit.name(),
+                    binary = k3s::BINARY_PATH,
                     config = k3s::CONFIG_PATH,
                     script = unit.uninstall_script(),
                     node = deleted_through_api(&api, node, NodePrivate::of(ctx)).await,

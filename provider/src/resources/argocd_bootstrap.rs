@@ -18,9 +18,8 @@ use crate::lifecycle::{failed, Operation, PrivateState};
 use checks::check_config;
 use convert::{recorded, repository_model, root_model};
 use manifest::{bootstrap_of, warn_if_too_few_nodes};
-use crate::node::import::parse_ssh_id;
+use crate::node::import::{parse_ssh_id, ssh_settings};
 use crate::provider::ProviderConfig;
-use crate::ssh_target::{self, SshBlock};
 use crate::validators;
 use async_trait::async_trait;
 use k3s_sdk::argocd::{self, Deadline, WaitFor};
@@ -428,10 +427,7 @@ fn split_ssh_path(id: &str) -> Result<(String, String), Diagnostics> {
 fn server_of(ctx: &Context, node_id: &str) -> Result<ServerAccess, Diagnostics> {
     let provider = ctx.provider::<ProviderConfig>()?;
     let parsed = parse_ssh_id(node_id).map_err(|e| Diagnostics::from_error("Invalid import ID", e))?;
-    let default_user = provider.ssh.user.as_deref().unwrap_or(ssh_target::DEFAULT_USER);
-    let user = parsed.user.filter(|u| u != default_user);
-    let port = parsed.port.filter(|p| *p != k3s_sdk::ssh::DEFAULT_PORT);
-    let ssh = (user.is_some() || port.is_some() || parsed.host_key.is_some()).then(|| SshBlock { user, port, host_key: parsed.host_key, ..SshBlock::default() });
-    Ok(ServerAccess { host: parsed.host, ssh })
+    let (host, ssh) = ssh_settings(&provider, parsed);
+    Ok(ServerAccess { host, ssh })
 }
 

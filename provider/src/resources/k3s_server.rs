@@ -103,7 +103,7 @@ impl Resource for K3sServer {
         let planned = &mut plan.planned;
         let endpoint_unset = plan.prior.as_ref().is_none_or(|p| p.api_endpoint.is_none());
         if let (Some(host), true) = (&host, planned.api_endpoint.is_unknown() && endpoint_unset) {
-            planned.api_endpoint = MaybeUnknown::Known(Some(default_endpoint(host)));
+            planned.api_endpoint = MaybeUnknown::Known(Some(k3s::api_url(host)));
         }
         // The token is in config.yaml: the file's hash is known only when the token is (one
         // generated at create is not known before apply).
@@ -235,7 +235,7 @@ impl Resource for K3sServer {
             Role::Agent { .. } => (false, None),
         };
         Ok(ServerModel {
-            api_endpoint: imported.node.host.as_deref().map(default_endpoint),
+            api_endpoint: imported.node.host.as_deref().map(k3s::api_url),
             node: imported.node,
             cluster_init,
             server_url,
@@ -282,14 +282,6 @@ async fn converge(
         &provider.servers,
     )
     .await
-}
-
-fn default_endpoint(host: &str) -> String {
-    if host.contains(':') {
-        format!("https://[{host}]:6443")
-    } else {
-        format!("https://{host}:6443")
-    }
 }
 
 /// A token for a server created without one: 24 random bytes from the operating system, as hex.
@@ -339,7 +331,7 @@ async fn read_back(
 ) -> Result<ServerModel, Diagnostics> {
     lifecycle::record(&mut state.node, observed, id);
     let endpoint = state.api_endpoint.clone().unwrap_or_else(|| {
-        default_endpoint(
+        k3s::api_url(
             &state
                 .node
                 .host
