@@ -250,7 +250,7 @@ async fn converge(
     // server outside this configuration is asked through the API, when there is a kubeconfig.
     let server = match provider.servers.of(&planned.server_url) {
         Some(known) => Some(known),
-        None => running_server_version(planned.kubeconfig.as_ref()).await,
+        None => running_server_version(ctx, planned.kubeconfig.as_ref()).await,
     };
     if let (Ok(version), Some(server)) = (planned.node.version.parse::<K3sVersion>(), server) {
         if let Some(problem) = agent_refused(version, server) {
@@ -283,9 +283,19 @@ async fn converge(
 
 /// The version the cluster's API server runs, asked from this machine with the agent's
 /// kubeconfig; `None` without a kubeconfig or when the API does not say (the join itself then
-/// reports a server it cannot reach).
-async fn running_server_version(kubeconfig: Option<&Secret>) -> Option<K3sVersion> {
-    let api = k3s::DirectApi::from_kubeconfig(kubeconfig?, lifecycle::DIRECT_API_TIMEOUT).ok()?;
+/// reports a server it cannot reach). A kubeconfig that cannot be used is a warning: without
+/// it the version is not checked, `node_ready` is not read and destroy does not drain.
+async fn running_server_version(ctx: &Context, kubeconfig: Option<&Secret>) -> Option<K3sVersion> {
+    let api = match k3s::DirectApi::from_kubeconfig(kubeconfig?, lifecycle::DIRECT_API_TIMEOUT) {
+        Ok(api) => api,
+        Err(e) => {
+            ctx.warn(
+                "The agent's kubeconfig cannot be used",
+                format!("{e}. The server's version is not checked before the agent joins, `node_ready` is not read and destroy does not drain the node. Set `kubeconfig` to the cluster's admin kubeconfig, e.g. `k3s_server.main.kubeconfig`."),
+            );
+            return None;
+        }
+    };
     match api.server_version().await {
         Ok(version) => version.parse().ok(),
         Err(e) => {
@@ -470,6 +480,20 @@ mod tests {
             attributes.insert("nlb_backend_name".into(), name);
         }
         model::from_blank(&value).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_kubeconfig_that_cannot_be_used_is_a_warning() {
+        let ctx = Context::new(None, Default::default(), Vec::new());
+        let garbled = Secret::new("clusters: [ {{ K10secret");
+        assert_eq!(running_server_version(&ctx, Some(&garbled)).await, None);
+        let warnings = ctx.take_warnings();
+        assert_eq!(warnings.0.len(), 1, "{warnings:?}");
+        assert_eq!(warnings.0[0].summary, "The agent's kubeconfig cannot be used");
+        assert!(!format!("{warnings:?}").contains("K10secret"));
+        // None given: nothing to say.
+        assert_eq!(running_server_version(&ctx, None).await, None);
+        assert!(ctx.take_warnings().is_empty());
     }
 
     fn planned_name(
