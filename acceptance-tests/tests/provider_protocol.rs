@@ -357,6 +357,65 @@ resource "k3s_agent" "agent_and_key" {
     validate_fails_with(config, &expected)
 }
 
+/// Settings that would fail only at apply (or never, silently) are refused by `terraform
+/// validate`, at the attribute: an air-gap binary without its digest (and a digest without its
+/// binary), a digest that is not 64 hex digits, and a compartment list with an OCID of
+/// another kind.
+#[test]
+fn validate_refuses_half_air_gap_settings_bad_digests_and_compartments() -> Result<()> {
+    let config = r#"
+resource "k3s_server" "binary_alone" {
+  host          = "10.0.0.5"
+  version       = "v1.33.4+k3s1"
+  airgap_binary = "/srv/k3s-binary-alone"
+}
+
+resource "k3s_agent" "digest_alone" {
+  host                 = "10.0.0.6"
+  version              = "v1.33.4+k3s1"
+  server_url           = "https://10.0.0.5:6443"
+  token                = "a-token"
+  airgap_binary_sha256 = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+}
+
+resource "k3s_server" "bad_digest" {
+  host                 = "10.0.0.7"
+  version              = "v1.33.4+k3s1"
+  airgap_binary        = "/srv/k3s"
+  airgap_binary_sha256 = "sha256:not-hex"
+}
+
+data "k3s_oci_instances" "bad_compartment" {
+  compartment_ids = ["ocid1.compartment.oc1..aaaa", "ocid1.instance.oc1.phx.bbbb"]
+}
+"#;
+    let source = format!("{REQUIRED_PROVIDERS}\n{config}");
+    let line_of = |needle: &str| line_in(&source, needle);
+    let expected = [
+        (
+            "Incomplete air-gap settings",
+            "`airgap_binary` is set without `airgap_binary_sha256`",
+            line_of("k3s-binary-alone"),
+        ),
+        (
+            "Incomplete air-gap settings",
+            "`airgap_binary_sha256` is set without `airgap_binary`",
+            line_of("0123456789abcdef0123"),
+        ),
+        (
+            "Invalid value for airgap_binary_sha256",
+            "not a sha256 digest",
+            line_of("sha256:not-hex"),
+        ),
+        (
+            "Invalid value for compartment_ids",
+            "element 1: ",
+            line_of("ocid1.instance.oc1.phx.bbbb"),
+        ),
+    ];
+    validate_fails_with(config, &expected)
+}
+
 #[test]
 fn plan_shows_computed_attributes_as_known_after_apply() -> Result<()> {
     for version in TerraformVersion::ALL {

@@ -8,15 +8,13 @@
 use crate::provider::ProviderConfig;
 use crate::ssh_target::{self, SshBlock};
 use crate::validators;
+use k3s_sdk::k3s::KUBECONFIG_PATH;
 use k3s_sdk::kubernetes::ApiClient;
 use k3s_sdk::ssh::Session;
 use k3s_sdk::Secret;
 use serde::{Deserialize, Serialize};
 use tfplugin_runtime::schema::ModelSchema;
 use tfplugin_runtime::{Context, Diagnostics};
-
-/// Where K3s writes a server's admin kubeconfig.
-pub const ADMIN_KUBECONFIG: &str = "/etc/rancher/k3s/k3s.yaml";
 
 /// A K3s server node to reach the cluster through, instead of a `kubeconfig`: the provider logs in
 /// over SSH, reads the server's admin kubeconfig into memory (never into state or onto disk) and
@@ -93,15 +91,21 @@ pub async fn connect(
             ))
         }
     };
-    ApiClient::through_node(&session, ADMIN_KUBECONFIG)
+    ApiClient::through_node(&session, KUBECONFIG_PATH)
         .await
         .map(|api| Some(Reached::Api(Box::new(api))))
         .map_err(|e| {
             Diagnostics::from_error(
                 format!("Cannot reach the cluster's API through {}", server.host),
-                format!("{e}. The node must be a K3s server (it holds {ADMIN_KUBECONFIG}); with a non-root `ssh.user`, set `ssh.sudo`."),
+                format!("{e}. The node must be a K3s server (it holds {KUBECONFIG_PATH}); with a non-root `ssh.user`, set `ssh.sudo`."),
             )
         })
+}
+
+/// The first request to a cluster, which changes nothing: whether its API answers (the core
+/// group's discovery, which every later request needs anyway).
+pub async fn answers(api: &ApiClient) -> Result<(), k3s_sdk::kubernetes::Error> {
+    api.resource("v1", "Namespace").await.map(|_| ())
 }
 
 /// Warns that the cluster at `place` did not answer at destroy: what was applied stays there.

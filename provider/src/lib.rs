@@ -4,8 +4,8 @@
 //!
 //! - [`provider`]: the provider block (model, schema, what `configure` makes of it);
 //! - [`resources`]: one file per resource and data source, and the list of them;
-//! - what the resources share, each module one job: [`ssh_target`] (SSH settings to a
-//!   target), [`host_location`] (an address or an OCI instance), [`node`] (the attributes and
+//! - what the resources share, each module one job: [`lifecycle`] (the apply paths, private
+//!   state, failure diagnostics), [`ssh_target`] (SSH settings to a target), [`host_location`] (an address or an OCI instance), [`node`] (the attributes and
 //!   lifecycle every K3s node has), [`nlb_backend`], [`kubeconfig`], [`oci_profiles`],
 //!   [`validators`].
 //!
@@ -14,6 +14,7 @@
 pub mod cluster_access;
 pub mod host_location;
 pub mod kubeconfig;
+pub mod lifecycle;
 pub mod nlb_backend;
 pub mod node;
 pub mod oci_profiles;

@@ -3,7 +3,7 @@
 //! accepts (the SDK's [`K3sVersion`], [`Ocid`], the runtime's [`Duration`]), so a value that
 //! passes validation never fails to parse at apply.
 
-use k3s_sdk::k3s::K3sVersion;
+use k3s_sdk::k3s::{self, K3sVersion};
 use k3s_sdk::oci::Ocid;
 use std::sync::Arc;
 use tfplugin_runtime::cty::Value;
@@ -98,6 +98,36 @@ pub fn ocid(kinds: &'static [&'static str]) -> Arc<dyn Validator> {
     )
 }
 
+/// A list (or set) each of whose elements `element` accepts; a problem names the element's
+/// position.
+pub fn each(element: Arc<dyn Validator>) -> Arc<dyn Validator> {
+    validator(
+        format!("a list, each element {}", element.description()),
+        move |value| {
+            let items = match value {
+                Value::List(items) | Value::Set(items) => items,
+                _ => return Err("expected a list".to_owned()),
+            };
+            let problems: Vec<String> = items
+                .iter()
+                .enumerate()
+                .filter(|(_, item)| !item.is_null() && item.is_wholly_known())
+                .filter_map(|(i, item)| {
+                    element
+                        .validate(item)
+                        .err()
+                        .map(|e| format!("element {i}: {e}"))
+                })
+                .collect();
+            if problems.is_empty() {
+                Ok(())
+            } else {
+                Err(problems.join("; "))
+            }
+        },
+    )
+}
+
 /// Whether `s` is an `https://` (or, with `plain_http`, `http://`) URL with a host.
 pub fn is_url(s: &str, plain_http: bool) -> bool {
     let rest = s
@@ -187,13 +217,15 @@ pub fn git_url() -> Arc<dyn Validator> {
 
 /// An `https://` URL (the K3s API and supervisor speak only TLS).
 pub fn https_url() -> Arc<dyn Validator> {
-    validator("an https URL such as `https://10.0.0.241:6443`", |value| {
+    let example = k3s::api_url("10.0.0.241");
+    validator(format!("an https URL such as `{example}`"), |value| {
         let s = text(value)?;
         if is_url(s, false) {
             Ok(())
         } else {
             Err(format!(
-                "{s:?} is not an https:// URL; K3s serves its API and the agents' join endpoint over TLS only (https://<server>:6443)"
+                "{s:?} is not an https:// URL; K3s serves its API and the agents' join endpoint over TLS only ({})",
+                k3s::api_url("<server>")
             ))
         }
     })
@@ -286,5 +318,48 @@ mod tests {
             .unwrap_err();
         assert!(message.contains("not an instance OCID"), "{message}");
         assert_eq!(v.description(), "an OCID of an instance");
+    }
+
+    #[test]
+    fn sha256_digests_are_64_hex_digits() {
+        let v = sha256();
+        assert!(check(&v, &"0123456789abcdefABCDEF".repeat(3)[..64]));
+        for bad in [
+            "",
+            "abc",
+            &"a".repeat(63),
+            &"a".repeat(65),
+            &"g".repeat(64),
+            &format!("sha256:{}", "a".repeat(57)),
+        ] {
+            assert!(!check(&v, bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn each_element_of_a_list_is_checked_and_named_by_position() {
+        let v = each(ocid(&["compartment", "tenancy"]));
+        let list = |items: &[&str]| Value::List(items.iter().map(|s| Value::string(*s)).collect());
+        assert!(v
+            .validate(&list(&[
+                "ocid1.compartment.oc1..aaaa",
+                "ocid1.tenancy.oc1..bbbb"
+            ]))
+            .is_ok());
+        assert!(v.validate(&list(&[])).is_ok());
+        let message = v
+            .validate(&list(&[
+                "ocid1.compartment.oc1..aaaa",
+                "ocid1.instance.oc1.phx.c",
+            ]))
+            .unwrap_err();
+        assert!(message.starts_with("element 1: "), "{message}");
+        assert!(!message.contains("element 0"), "{message}");
+        // An element not yet known is checked once known.
+        assert!(v.validate(&Value::List(vec![Value::unknown()])).is_ok());
+        assert_eq!(
+            v.description(),
+            "a list, each element an OCID of a compartment or tenancy"
+        );
     }
 }

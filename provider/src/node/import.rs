@@ -138,6 +138,19 @@ fn by_ssh(
     id: &str,
 ) -> Result<(NodeModel, Target, String), Diagnostics> {
     let parsed = parse_import_id(id).map_err(|e| failed("Invalid import ID", e))?;
+    let (host, ssh) = ssh_settings(provider, parsed);
+    if ssh.is_some() {
+        node.ssh = ssh;
+    }
+    node.host = Some(host.clone());
+    let (target, id) = target_at(&node, provider, &host)?;
+    Ok((node, target, id))
+}
+
+/// The host of a parsed `ssh://` ID and the `ssh` block it describes: what it names that
+/// differs from the provider's defaults (`None` when nothing does), as a configuration would
+/// leave it, so that the first plan after the import is empty.
+pub fn ssh_settings(provider: &ProviderConfig, parsed: ImportId) -> (String, Option<SshBlock>) {
     let default_user = provider
         .ssh
         .user
@@ -145,20 +158,16 @@ fn by_ssh(
         .unwrap_or(ssh_target::DEFAULT_USER);
     let user = parsed.user.filter(|u| u != default_user);
     let port = parsed.port.filter(|p| *p != k3s_sdk::ssh::DEFAULT_PORT);
-    if user.is_some() || port.is_some() || parsed.host_key.is_some() {
-        node.ssh = Some(SshBlock {
-            login: LoginSettings {
-                user,
-                port,
-                host_key: parsed.host_key,
-                ..LoginSettings::default()
-            },
-            ..SshBlock::default()
-        });
-    }
-    node.host = Some(parsed.host.clone());
-    let (target, id) = target_at(&node, provider, &parsed.host)?;
-    Ok((node, target, id))
+    let ssh = (user.is_some() || port.is_some() || parsed.host_key.is_some()).then(|| SshBlock {
+        login: LoginSettings {
+            user,
+            port,
+            host_key: parsed.host_key,
+            ..LoginSettings::default()
+        },
+        ..SshBlock::default()
+    });
+    (parsed.host, ssh)
 }
 
 /// The node and target of an OCI instance: through `profile`, or the first profile that
@@ -259,7 +268,9 @@ pub async fn import(
             return Err(Diagnostics::from_error(
                 "No K3s on this host",
                 format!(
-                    "{shown} has neither k3s.service nor k3s-agent.service; there is nothing to import."
+                    "{shown} has neither {}.service nor {}.service; there is nothing to import.",
+                    Unit::Server.name(),
+                    Unit::Agent.name()
                 ),
             ))
         }

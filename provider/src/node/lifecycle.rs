@@ -7,6 +7,8 @@
 use super::private::NodePrivate;
 use super::NodeModel;
 use crate::host_location::{locate, Location, Whereabouts};
+use crate::lifecycle::PrivateState;
+pub use crate::lifecycle::{failed, Operation};
 use crate::provider::ProviderConfig;
 use crate::ssh_target;
 use k3s_sdk::k3s::{self, ApiAccess, Desired, Observed, Unit};
@@ -16,11 +18,6 @@ use k3s_sdk::Secret;
 use std::time::Duration;
 use tfplugin_runtime::timeouts::Timeouts;
 use tfplugin_runtime::{field_name, Context, Diagnostics};
-
-/// An error diagnostic for a failed step on a host.
-pub fn failed(summary: &str, error: impl std::fmt::Display) -> Diagnostics {
-    Diagnostics::from_error(summary, error.to_string())
-}
 
 /// How long create and update wait for a converged node to report Ready.
 pub const READY_WAIT: Duration = Duration::from_secs(90);
@@ -48,15 +45,6 @@ pub async fn observe(session: &Session) -> Result<Observed, Diagnostics> {
         .map_err(|e| failed("Cannot read K3s on the host", e))
 }
 
-/// Which of the two apply paths runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Operation {
-    /// A new node.
-    Create,
-    /// A node in state.
-    Update,
-}
-
 impl Operation {
     /// The summary shown when converging the node fails.
     fn failure(self, unit: Unit) -> String {
@@ -67,14 +55,6 @@ impl Operation {
         match self {
             Operation::Create => format!("Installing the K3s {what} failed"),
             Operation::Update => format!("Updating the K3s {what} failed"),
-        }
-    }
-
-    /// Its deadline in the `timeouts` block, and the block's attribute for messages.
-    fn deadline(self, node: &NodeModel) -> (Duration, &'static str) {
-        match self {
-            Operation::Create => (node.timeouts.create.get(), field_name!(Timeouts, create)),
-            Operation::Update => (node.timeouts.update.get(), field_name!(Timeouts, update)),
         }
     }
 }
@@ -100,7 +80,7 @@ pub async fn apply(
     operation: Operation,
     touching: &(dyn Fn(&str) + Send + Sync),
 ) -> Result<(Session, Observed, String), Diagnostics> {
-    let (deadline, name) = operation.deadline(node);
+    let (deadline, name) = operation.deadline(&node.timeouts);
     let failure = operation.failure(desired.config.role.unit());
     tokio::time::timeout(
         deadline,
@@ -324,8 +304,9 @@ async fn destroy_unbounded(
                     target.host
                 ),
                 format!(
-                    "{e}. Still on the host: K3s ({unit}.service, /usr/local/bin/k3s) and the cluster's join token in {config}, so the node rejoins the cluster if it comes back. When it is back, run {script} on it (or delete the host). As for the cluster: {node}.",
+                    "{e}. Still on the host: K3s ({unit}.service, {binary}) and the cluster's join token in {config}, so the node rejoins the cluster if it comes back. When it is back, run {script} on it (or delete the host). As for the cluster: {node}.",
                     unit = unit.name(),
+                    binary = k3s::BINARY_PATH,
                     config = k3s::CONFIG_PATH,
                     script = unit.uninstall_script(),
                     node = deleted_through_api(&api, node, NodePrivate::of(ctx)).await,

@@ -75,6 +75,7 @@ pub struct NodeModel<F: Form = Known> {
     /// Path of a K3s binary on this machine to upload instead of downloading one.
     pub airgap_binary: F::Of<Option<String>>,
     /// SHA-256 of `airgap_binary`; the upload is refused when it differs.
+    #[tf(validate = validators::sha256())]
     pub airgap_binary_sha256: F::Of<Option<String>>,
     /// On destroy, forget the node without draining or uninstalling it.
     #[tf(default = false)]
@@ -149,6 +150,14 @@ pub struct RegistryAuthBlock {
 }
 
 impl NodeModel {
+    /// This node with its id set: what exists once the host is reached.
+    pub fn with_id(&self, id: &str) -> NodeModel {
+        NodeModel {
+            id: Some(id.to_owned()),
+            ..self.clone()
+        }
+    }
+
     /// Where the host is, as this node names it.
     pub fn host_spec(&self) -> HostSpec<'_> {
         HostSpec {

@@ -19,16 +19,45 @@
 //!   certificates across restarts and upgrades, and renews those due at start);
 //! - an agent's `joined_server_url`: `server_url`; `nlb_backend_name`: see `nlb_backend`.
 
+use super::desired::desired;
 use super::versions::change_refused;
 use super::NodeModel;
-use k3s_sdk::k3s::{sha256_hex, Desired, K3sVersion};
+use crate::provider::ProviderConfig;
+use k3s_sdk::k3s::{sha256_hex, Desired, K3sVersion, Role};
+use k3s_sdk::Secret;
 use tfplugin_runtime::cty::AttributePath;
-use tfplugin_runtime::{field_name, model, Diagnostics, Known, MaybeUnknown, Planned};
+use tfplugin_runtime::{field_name, model, Context, Diagnostics, Known, MaybeUnknown, Planned};
 
 /// The planned node read as a state: `None` where a value is still unknown (`None` overall
 /// when one the model requires is).
 pub fn known(node: &NodeModel<Planned>) -> Option<NodeModel<Known>> {
     model::from_planned(&model::to_value(node).ok()?).ok()
+}
+
+/// The state the planned node asks for, as `role` (`None` while the role is unknown) with
+/// `token`, when every value it needs is known. What keeps it from being built (air-gap
+/// settings in halves, a path that does not resolve) is an error at plan, so that it does not
+/// first show at apply.
+pub fn planned_desired(
+    ctx: &Context,
+    node: &NodeModel<Planned>,
+    role: Option<Role>,
+    token: Option<Secret>,
+    diagnostics: &mut Diagnostics,
+) -> Option<Desired> {
+    let (Some(known), Some(role)) = (known(node), role) else {
+        return None;
+    };
+    let built = ctx
+        .provider::<ProviderConfig>()
+        .and_then(|provider| desired(&known, &provider, role, token));
+    match built {
+        Ok(desired) => Some(desired),
+        Err(problems) => {
+            diagnostics.extend(problems);
+            None
+        }
+    }
 }
 
 /// Whether everything the node renders into `config.yaml` and `registries.yaml` is known.
@@ -49,13 +78,24 @@ pub fn refine_service(node: &mut NodeModel<Planned>) {
     }
 }
 
-/// Sets the files' hashes from `desired` (when `files_known`: everything rendered into them is).
-pub fn refine_files(node: &mut NodeModel<Planned>, desired: &Desired, files_known: bool) {
+/// Sets the files' hashes from `desired` (when `files_known`: everything rendered into them
+/// is); a `config.yaml` that cannot be rendered is an error at `config`.
+pub fn refine_files(
+    node: &mut NodeModel<Planned>,
+    desired: &Desired,
+    files_known: bool,
+    diagnostics: &mut Diagnostics,
+) {
     if !files_known {
         return;
     }
-    if let Ok(config) = desired.config.render() {
-        node.config_sha256 = MaybeUnknown::Known(Some(sha256_hex(&config)));
+    match desired.config.render() {
+        Ok(config) => node.config_sha256 = MaybeUnknown::Known(Some(sha256_hex(&config))),
+        Err(e) => diagnostics.error_at(
+            AttributePath::attribute(field_name!(NodeModel, config)),
+            "Invalid config",
+            format!("config.yaml cannot be written: {e}."),
+        ),
     }
     node.registries_sha256 = MaybeUnknown::Known(
         (!desired.registries.is_empty()).then(|| sha256_hex(&desired.registries.render())),

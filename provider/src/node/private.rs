@@ -4,6 +4,7 @@
 //! that destroy removes exactly that and leaves what was there before, and the node's name in
 //! the cluster.
 
+use crate::lifecycle::PrivateState;
 use k3s_sdk::k3s::Applied;
 use k3s_sdk::Secret;
 use serde::{Deserialize, Serialize};
@@ -27,17 +28,11 @@ pub struct NodePrivate {
     pub node_name: Option<String>,
 }
 
+impl PrivateState for NodePrivate {
+    const FORGOTTEN: &'static str = "a server's generated token (set `token`, or import the node again to read it back), the files OS preparation created and whether the provider inserted the firewall rules (destroy leaves both), and the node's name in the cluster";
+}
+
 impl NodePrivate {
-    /// The private state of this call's resource.
-    pub fn of(ctx: &Context) -> NodePrivate {
-        serde_json::from_slice(&ctx.private()).unwrap_or_default()
-    }
-
-    /// Stores it with this call's result.
-    pub fn save(&self, ctx: &Context) {
-        ctx.set_private(serde_json::to_vec(self).unwrap_or_default());
-    }
-
     /// Records the node's name as read from the host, saving only when it changed.
     pub fn remember_name(ctx: &Context, name: Option<String>) {
         let mut private = NodePrivate::of(ctx);

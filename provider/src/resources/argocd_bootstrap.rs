@@ -14,12 +14,12 @@ mod convert;
 mod manifest;
 
 use crate::cluster_access::{self, Attempt, Reached, ServerAccess};
+use crate::lifecycle::{failed, Operation, PrivateState};
 use checks::check_config;
 use convert::{recorded, repository_model, root_model};
 use manifest::{bootstrap_of, warn_if_too_few_nodes};
-use crate::node::import::parse_ssh_id;
+use crate::node::import::{parse_ssh_id, ssh_settings};
 use crate::provider::ProviderConfig;
-use crate::ssh_target::{self, LoginSettings, SshBlock};
 use crate::validators;
 use async_trait::async_trait;
 use k3s_sdk::argocd::{self, Deadline, WaitFor};
@@ -201,14 +201,8 @@ struct Private {
     inventory: Vec<ObjectRef>,
 }
 
-impl Private {
-    fn of(ctx: &Context) -> Private {
-        serde_json::from_slice(&ctx.private()).unwrap_or_default()
-    }
-
-    fn save(&self, ctx: &Context) {
-        ctx.set_private(serde_json::to_vec(self).unwrap_or_default());
-    }
+impl PrivateState for Private {
+    const FORGOTTEN: &'static str = "the inventory of objects applied (an upgrade prunes nothing the new version dropped; a destroy removes what this configuration would apply)";
 }
 
 const WAIT_FOR: &[&str] = &["installed", "root_synced", "root_healthy"];
@@ -246,8 +240,7 @@ impl Resource for ArgocdBootstrap {
     }
 
     async fn create(&self, ctx: &Context, planned: ArgocdModel) -> Result<ArgocdModel, Diagnostics> {
-        let deadline = planned.timeouts.create.get();
-        apply(ctx, planned, deadline, "create").await
+        apply(ctx, planned, Operation::Create).await
     }
 
     async fn read(&self, ctx: &Context, current: ArgocdModel) -> Result<Option<ArgocdModel>, Diagnostics> {
@@ -274,8 +267,7 @@ impl Resource for ArgocdBootstrap {
     }
 
     async fn update(&self, ctx: &Context, _prior: ArgocdModel, planned: ArgocdModel) -> Result<ArgocdModel, Diagnostics> {
-        let deadline = planned.timeouts.update.get();
-        apply(ctx, planned, deadline, "update").await
+        apply(ctx, planned, Operation::Update).await
     }
 
     async fn delete(&self, ctx: &Context, prior: ArgocdModel) -> Result<(), Diagnostics> {
@@ -297,7 +289,7 @@ impl Resource for ArgocdBootstrap {
         // A cluster that does not answer the first request is gone (or never coming back):
         // say what is left and let the resource go. A failure after that keeps the state, so
         // the next destroy finishes the removal.
-        match api.resource("v1", "Namespace").await {
+        match cluster_access::answers(&api).await {
             Ok(_) => {}
             Err(e @ k3s_sdk::kubernetes::Error::Unreachable { .. }) => {
                 cluster_access::left_behind(ctx, api.server(), &e);
@@ -362,14 +354,14 @@ impl Resource for ArgocdBootstrap {
 }
 
 /// Create and update: install or upgrade, seed, prune, wait; then read back.
-async fn apply(ctx: &Context, planned: ArgocdModel, within: std::time::Duration, operation: &str) -> Result<ArgocdModel, Diagnostics> {
+async fn apply(ctx: &Context, planned: ArgocdModel, operation: Operation) -> Result<ArgocdModel, Diagnostics> {
     let Some(Reached::Api(api)) = cluster_access::connect(ctx, planned.kubeconfig.as_ref(), planned.server.as_ref(), Attempt::Retrying).await? else {
         return Err(Diagnostics::from_error("No cluster to apply to", "Set `kubeconfig` or a `server` block."));
     };
     let bootstrap = bootstrap_of(ctx, &planned).await?;
     // The first request: a cluster that does not answer fails here, before anything is
     // written (so a failed create records nothing).
-    if let Err(e) = api.resource("v1", "Namespace").await {
+    if let Err(e) = cluster_access::answers(&api).await {
         return Err(Diagnostics::from_error(
             format!("Cannot reach the cluster at {}", api.server()),
             format!("{e}. Nothing was applied; check the kubeconfig's server address (or the `server` node) and try again."),
@@ -392,14 +384,12 @@ async fn apply(ctx: &Context, planned: ArgocdModel, within: std::time::Duration,
         }
     }
     Private { inventory: tracked }.save(ctx);
-    if operation == "create" {
-        ctx.keep_partial_state(&planned);
-    }
-    let deadline = Deadline::after(within, ctx.cancelled().clone());
+    operation.touching(ctx, &planned);
+    let deadline = Deadline::after(operation.deadline(&planned.timeouts).0, ctx.cancelled().clone());
     let applied = bootstrap
         .apply(&api, &previous, wait_for, &deadline)
         .await
-        .map_err(|e| failed(&format!("Cannot {operation} Argo CD"), e))?;
+        .map_err(|e| failed(&format!("Cannot {} Argo CD", operation.verb()), e))?;
     tracing::info!(written = applied.written.objects.len(), pruned = applied.pruned.len(), "argocd_bootstrap applied");
     Private { inventory: bootstrap.inventory() }.save(ctx);
     let seen = bootstrap.observe(&api).await.map_err(|e| failed("Cannot read Argo CD back", e))?;
@@ -410,10 +400,6 @@ async fn apply(ctx: &Context, planned: ArgocdModel, within: std::time::Duration,
         ));
     }
     Ok(recorded(planned, seen))
-}
-
-fn failed(summary: &str, error: impl std::fmt::Display) -> Diagnostics {
-    Diagnostics::from_error(summary, error.to_string())
 }
 
 /// `ssh://user@host:port/<namespace>/<root>?host_key=…` split into the node's ID (with its
@@ -437,10 +423,7 @@ fn split_ssh_path(id: &str) -> Result<(String, String), Diagnostics> {
 fn server_of(ctx: &Context, node_id: &str) -> Result<ServerAccess, Diagnostics> {
     let provider = ctx.provider::<ProviderConfig>()?;
     let parsed = parse_ssh_id(node_id).map_err(|e| Diagnostics::from_error("Invalid import ID", e))?;
-    let default_user = provider.ssh.user.as_deref().unwrap_or(ssh_target::DEFAULT_USER);
-    let user = parsed.user.filter(|u| u != default_user);
-    let port = parsed.port.filter(|p| *p != k3s_sdk::ssh::DEFAULT_PORT);
-    let ssh = (user.is_some() || port.is_some() || parsed.host_key.is_some()).then(|| SshBlock { login: LoginSettings { user, port, host_key: parsed.host_key, ..LoginSettings::default() }, ..SshBlock::default() });
-    Ok(ServerAccess { host: parsed.host, ssh })
+    let (host, ssh) = ssh_settings(&provider, parsed);
+    Ok(ServerAccess { host, ssh })
 }
 

@@ -113,21 +113,16 @@ impl Resource for K3sAgent {
         let files_known = node::plan::files_known(&planned.node)
             && !planned.server_url.is_unknown()
             && !planned.token.is_unknown();
-        let desired = match (
-            ctx.provider::<ProviderConfig>().ok(),
-            node::plan::known(&planned.node),
-        ) {
-            (Some(provider), Some(known)) => {
-                let role = Role::Agent {
-                    server_url: planned.server_url.known().cloned().unwrap_or_default(),
-                };
-                desired(&known, &provider, role, planned.token.known().cloned()).ok()
-            }
-            _ => None,
+        // An unknown server URL leaves the files' hashes unknown (`files_known`).
+        let role = Role::Agent {
+            server_url: planned.server_url.known().cloned().unwrap_or_default(),
         };
+        let token = planned.token.known().cloned();
+        let desired =
+            node::plan::planned_desired(ctx, &planned.node, Some(role), token, diagnostics);
         node::plan::refine_service(&mut plan.planned.node);
         if let Some(desired) = desired {
-            node::plan::refine_files(&mut plan.planned.node, &desired, files_known);
+            node::plan::refine_files(&mut plan.planned.node, &desired, files_known, diagnostics);
         }
         if let (Some(prior), true) = (plan.prior.clone(), plan.changes()) {
             node::plan::unknown_after_change(&mut plan.planned.node, &prior.node);
@@ -236,7 +231,7 @@ async fn converge(
     // server outside this configuration is asked through the API, when there is a kubeconfig.
     let server = match provider.servers.of(&planned.server_url) {
         Some(known) => Some(known),
-        None => running_server_version(planned.kubeconfig.as_ref()).await,
+        None => running_server_version(ctx, planned.kubeconfig.as_ref()).await,
     };
     if let (Ok(version), Some(server)) = (planned.node.version.parse::<K3sVersion>(), server) {
         if let Some(problem) = agent_refused(version, server) {
@@ -251,11 +246,8 @@ async fn converge(
     };
     let desired = desired(&planned.node, &provider, role, Some(planned.token.clone()))?;
     let touching = |id: &str| {
-        if operation == Operation::Create {
-            let mut partial = planned.clone();
-            partial.node.id = Some(id.to_owned());
-            ctx.keep_partial_state(&partial);
-        }
+        let node = planned.node.with_id(id);
+        operation.touching(ctx, &AgentModel { node, ..planned.clone() });
     };
     let (session, observed, id) =
         lifecycle::apply(ctx, &planned.node, &desired, operation, &touching).await?;
@@ -272,9 +264,19 @@ async fn converge(
 
 /// The version the cluster's API server runs, asked from this machine with the agent's
 /// kubeconfig; `None` without a kubeconfig or when the API does not say (the join itself then
-/// reports a server it cannot reach).
-async fn running_server_version(kubeconfig: Option<&Secret>) -> Option<K3sVersion> {
-    let api = k3s::DirectApi::from_kubeconfig(kubeconfig?, lifecycle::DIRECT_API_TIMEOUT).ok()?;
+/// reports a server it cannot reach). A kubeconfig that cannot be used is a warning: without
+/// it the version is not checked, `node_ready` is not read and destroy does not drain.
+async fn running_server_version(ctx: &Context, kubeconfig: Option<&Secret>) -> Option<K3sVersion> {
+    let api = match k3s::DirectApi::from_kubeconfig(kubeconfig?, lifecycle::DIRECT_API_TIMEOUT) {
+        Ok(api) => api,
+        Err(e) => {
+            ctx.warn(
+                "The agent's kubeconfig cannot be used",
+                format!("{e}. The server's version is not checked before the agent joins, `node_ready` is not read and destroy does not drain the node. Set `kubeconfig` to the cluster's admin kubeconfig, e.g. `k3s_server.main.kubeconfig`."),
+            );
+            return None;
+        }
+    };
     match api.server_version().await {
         Ok(version) => version.parse().ok(),
         Err(e) => {
@@ -459,6 +461,20 @@ mod tests {
             attributes.insert("nlb_backend_name".into(), name);
         }
         model::from_blank(&value).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_kubeconfig_that_cannot_be_used_is_a_warning() {
+        let ctx = Context::new(None, Default::default(), Vec::new());
+        let garbled = Secret::new("clusters: [ {{ K10secret");
+        assert_eq!(running_server_version(&ctx, Some(&garbled)).await, None);
+        let warnings = ctx.take_warnings();
+        assert_eq!(warnings.0.len(), 1, "{warnings:?}");
+        assert_eq!(warnings.0[0].summary, "The agent's kubeconfig cannot be used");
+        assert!(!format!("{warnings:?}").contains("K10secret"));
+        // None given: nothing to say.
+        assert_eq!(running_server_version(&ctx, None).await, None);
+        assert!(ctx.take_warnings().is_empty());
     }
 
     fn planned_name(

@@ -40,6 +40,7 @@ pub struct OciInstancesModel<F: Form = Known> {
     #[tf(validate = validators::ocid(&["compartment", "tenancy"]))]
     pub compartment_id: F::Of<Option<String>>,
     /// Compartments to list, e.g. one per tenancy. Set this or `compartment_id`.
+    #[tf(validate = validators::each(validators::ocid(&["compartment", "tenancy"])))]
     pub compartment_ids: F::Of<Option<Vec<String>>>,
     /// Provider `oci_profile` names to search. Defaults to all of them.
     pub profiles: F::Of<Option<Vec<String>>>,

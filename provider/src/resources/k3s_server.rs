@@ -6,6 +6,7 @@
 //! attribute); the token the server actually uses is read back as `join_token`.
 
 use crate::kubeconfig;
+use crate::lifecycle::PrivateState;
 use crate::node::import::host_of_id;
 use crate::node::lifecycle::{self, failed, ClusterApi, Operation, Reached, READY_WAIT};
 use crate::node::private::NodePrivate;
@@ -95,7 +96,7 @@ impl Resource for K3sServer {
         let planned = &mut plan.planned;
         let endpoint_unset = plan.prior.as_ref().is_none_or(|p| p.api_endpoint.is_none());
         if let (Some(host), true) = (&host, planned.api_endpoint.is_unknown() && endpoint_unset) {
-            planned.api_endpoint = MaybeUnknown::Known(Some(default_endpoint(host)));
+            planned.api_endpoint = MaybeUnknown::Known(Some(k3s::api_url(host)));
         }
         // The token is in config.yaml: the file's hash is known only when the token is (one
         // generated at create is not known before apply).
@@ -114,19 +115,11 @@ impl Resource for K3sServer {
         let files_known = node::plan::files_known(&planned.node)
             && role.is_some()
             && !planned.token.is_unknown();
-        let desired = match (
-            ctx.provider::<ProviderConfig>().ok(),
-            node::plan::known(&planned.node),
-            role,
-        ) {
-            (Some(provider), Some(known), Some(role)) => {
-                desired(&known, &provider, role, token.clone()).ok()
-            }
-            _ => None,
-        };
+        let desired =
+            node::plan::planned_desired(ctx, &planned.node, role, token.clone(), diagnostics);
         node::plan::refine_service(&mut plan.planned.node);
         if let Some(desired) = desired {
-            node::plan::refine_files(&mut plan.planned.node, &desired, files_known);
+            node::plan::refine_files(&mut plan.planned.node, &desired, files_known, diagnostics);
         }
         if let (Some(prior), true) = (plan.prior.clone(), plan.changes()) {
             let planned = &mut plan.planned;
@@ -158,7 +151,10 @@ impl Resource for K3sServer {
     }
 
     async fn create(&self, ctx: &Context, planned: ServerModel) -> Result<ServerModel, Diagnostics> {
-        let token = planned.token.clone().unwrap_or_else(generated_token);
+        let token = match planned.token.clone() {
+            Some(token) => token,
+            None => generated_token()?,
+        };
         NodePrivate {
             token: Some(token.clone()),
             ..NodePrivate::default()
@@ -232,7 +228,7 @@ impl Resource for K3sServer {
             Role::Agent { .. } => (false, None),
         };
         Ok(ServerModel {
-            api_endpoint: imported.node.host.as_deref().map(default_endpoint),
+            api_endpoint: imported.node.host.as_deref().map(k3s::api_url),
             node: imported.node,
             cluster_init,
             server_url,
@@ -265,11 +261,8 @@ async fn converge(
     let provider = ctx.provider::<ProviderConfig>()?;
     let desired = desired(&planned.node, &provider, role(&planned), token)?;
     let touching = |id: &str| {
-        if operation == Operation::Create {
-            let mut partial = planned.clone();
-            partial.node.id = Some(id.to_owned());
-            ctx.keep_partial_state(&partial);
-        }
+        let node = planned.node.with_id(id);
+        operation.touching(ctx, &ServerModel { node, ..planned.clone() });
     };
     let (session, observed, id) =
         lifecycle::apply(ctx, &planned.node, &desired, operation, &touching).await?;
@@ -284,18 +277,26 @@ async fn converge(
     .await
 }
 
-fn default_endpoint(host: &str) -> String {
-    if host.contains(':') {
-        format!("https://[{host}]:6443")
-    } else {
-        format!("https://{host}:6443")
-    }
+/// A token for a server created without one: 24 random bytes from the operating system, as hex.
+fn generated_token() -> Result<Secret, Diagnostics> {
+    token_from(getrandom::fill)
 }
 
-fn generated_token() -> Secret {
+/// [`generated_token`] with the random source given: a source that fails fails the create (a
+/// token made of whatever the buffer held would be guessable).
+fn token_from(
+    fill: impl FnOnce(&mut [u8]) -> Result<(), getrandom::Error>,
+) -> Result<Secret, Diagnostics> {
     let mut bytes = [0u8; 24];
-    let _ = getrandom::fill(&mut bytes);
-    Secret::new(bytes.iter().map(|b| format!("{b:02x}")).collect::<String>())
+    fill(&mut bytes).map_err(|e| {
+        failed(
+            "Cannot generate a join token",
+            format!("Reading random bytes from the operating system failed: {e}. Nothing was changed on the host. Set `token`, or retry once the system's random source works."),
+        )
+    })?;
+    let token = Secret::new(bytes.iter().map(|b| format!("{b:02x}")).collect::<String>());
+    bytes.fill(0);
+    Ok(token)
 }
 
 /// Whether the kubeconfig and the admin certificate stay as they are: it points at
@@ -323,7 +324,7 @@ async fn read_back(
 ) -> Result<ServerModel, Diagnostics> {
     lifecycle::record(&mut state.node, observed, id);
     let endpoint = state.api_endpoint.clone().unwrap_or_else(|| {
-        default_endpoint(
+        k3s::api_url(
             &state
                 .node
                 .host
@@ -354,4 +355,79 @@ async fn read_back(
     state.client_certificate = Some(parts.client_certificate);
     state.client_key = Some(parts.client_key);
     Ok(state)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::provider::K3sProvider;
+    use tfplugin_runtime::cty::Value;
+    use tfplugin_runtime::{model, plan::with_defaults};
+
+    /// A call's context with the provider configured as an empty provider block configures it.
+    async fn configured() -> Context {
+        let schema = tfplugin_runtime::Provider::schema(&K3sProvider);
+        let block = with_defaults(&schema.block, &schema.block.unset_value());
+        let config = model::from_planned(&block).unwrap();
+        let data = tfplugin_runtime::Provider::configure(&K3sProvider, config, "1.15.5")
+            .await
+            .unwrap();
+        Context::new(Some(data), Default::default(), Vec::new())
+    }
+
+    /// The plan of a new server configured with `host`, `version` and the attributes given.
+    fn creating(set: &[(&str, Value)]) -> Plan<K3sServer> {
+        let block = K3sServer.schema().block;
+        let mut value = block.unset_value();
+        if let Value::Object(attributes) = &mut value {
+            attributes.insert("host".into(), Value::string("10.0.0.5"));
+            attributes.insert("version".into(), Value::string("v1.33.4+k3s1"));
+            for (name, v) in set {
+                attributes.insert((*name).into(), v.clone());
+            }
+        }
+        let config: ServerModel<Planned> = model::from_blank(&with_defaults(&block, &value)).unwrap();
+        Plan {
+            prior: None,
+            planned: config.clone(),
+            config,
+            requires_replace: Vec::new(),
+        }
+    }
+
+    #[tokio::test]
+    async fn what_keeps_the_desired_state_from_being_built_is_an_error_at_plan() {
+        let ctx = configured().await;
+        let mut diagnostics = Diagnostics::new();
+        let binary = ("airgap_binary", Value::string("/srv/k3s"));
+        let mut plan = creating(&[binary]);
+        K3sServer.modify_plan(&ctx, &mut plan, &mut diagnostics).await;
+        let errors: Vec<_> = diagnostics.0.iter().map(|d| d.summary.as_str()).collect();
+        assert_eq!(errors, ["Incomplete air-gap settings"], "{diagnostics:?}");
+
+        let mut fine = Diagnostics::new();
+        let mut plan = creating(&[]);
+        K3sServer.modify_plan(&ctx, &mut plan, &mut fine).await;
+        assert!(fine.is_empty(), "{fine:?}");
+        assert!(plan.planned.node.registries_sha256.known().is_some());
+    }
+
+    #[test]
+    fn a_failed_random_read_fails_the_create_instead_of_making_a_token() {
+        let refused = token_from(|_| Err(getrandom::Error::UNSUPPORTED));
+        let diagnostics = refused.expect_err("a token from a random source that failed");
+        assert!(diagnostics.has_errors());
+        let shown = format!("{diagnostics:?}");
+        assert!(shown.contains("Cannot generate a join token"), "{shown}");
+
+        let token = token_from(|bytes| {
+            bytes.fill(0xab);
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(token.expose(), "ab".repeat(24));
+        let random = generated_token().unwrap();
+        assert_eq!(random.expose().len(), 48);
+        assert_ne!(random.expose(), "00".repeat(24));
+    }
 }

@@ -68,7 +68,7 @@ pub enum ConfigError {
         /// The config.yaml key.
         key: String,
         /// Where to set it instead.
-        field: &'static str,
+        field: ReservedBy,
     },
     /// A node label or taint that K3s would reject.
     #[error("{what} {value:?} is refused: {problem}")]
@@ -89,26 +89,56 @@ pub enum ConfigError {
 /// `disable`, …), each a JSON-like value ([`SettingValue`](super::SettingValue)).
 pub type Settings = Map<String, Value>;
 
+/// The typed field of a [`NodeConfig`] that owns a `config.yaml` key, so that the key is
+/// refused in [`NodeConfig::settings`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReservedBy {
+    /// [`NodeConfig::token`] (`token`, `token-file`).
+    Token,
+    /// The server URL of the [`Role`] (`server`).
+    ServerUrl,
+    /// A server [`Role`]'s `cluster_init` (`cluster-init`).
+    ClusterInit,
+    /// [`NodeConfig::node_labels`] (`node-label`).
+    NodeLabels,
+    /// [`NodeConfig::node_taints`] (`node-taint`).
+    NodeTaints,
+}
+
+impl std::fmt::Display for ReservedBy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ReservedBy::Token => "token",
+            ReservedBy::ServerUrl => "the role's server URL",
+            ReservedBy::ClusterInit => "the role's cluster_init",
+            ReservedBy::NodeLabels => "node_labels",
+            ReservedBy::NodeTaints => "node_taints",
+        })
+    }
+}
+
 /// Keys the typed fields own, and the field that sets each.
-const RESERVED: &[(&str, &str)] = &[
-    ("token", "token"),
-    ("token-file", "token"),
-    ("server", "the role's server URL"),
-    ("cluster-init", "the role's cluster_init"),
-    ("node-label", "node_labels"),
-    ("node-taint", "node_taints"),
+const RESERVED: &[(&str, ReservedBy)] = &[
+    ("token", ReservedBy::Token),
+    ("token-file", ReservedBy::Token),
+    ("server", ReservedBy::ServerUrl),
+    ("cluster-init", ReservedBy::ClusterInit),
+    ("node-label", ReservedBy::NodeLabels),
+    ("node-taint", ReservedBy::NodeTaints),
 ];
 
 /// The typed field that owns a `config.yaml` key, when one does: `token` (and `token-file`)
 /// belong to the token, `server` and `cluster-init` to the role, `node-label` and `node-taint`
-/// to the labels and taints. Such a key in [`NodeConfig::settings`] is refused.
+/// (also with K3s's `+` suffix) to the labels and taints. Such a key in
+/// [`NodeConfig::settings`] is refused.
 ///
 /// ```
-/// assert_eq!(k3s_sdk::k3s::reserved_setting("token"), Some("token"));
-/// assert_eq!(k3s_sdk::k3s::reserved_setting("node-label+"), Some("node_labels"));
-/// assert_eq!(k3s_sdk::k3s::reserved_setting("tls-san"), None);
+/// use k3s_sdk::k3s::{reserved_setting, ReservedBy};
+/// assert_eq!(reserved_setting("token"), Some(ReservedBy::Token));
+/// assert_eq!(reserved_setting("node-label+"), Some(ReservedBy::NodeLabels));
+/// assert_eq!(reserved_setting("tls-san"), None);
 /// ```
-pub fn reserved_setting(key: &str) -> Option<&'static str> {
+pub fn reserved_setting(key: &str) -> Option<ReservedBy> {
     RESERVED
         .iter()
         .find(|(k, _)| *k == key || key.strip_suffix('+') == Some(k))

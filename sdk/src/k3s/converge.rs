@@ -257,13 +257,16 @@ async fn upload_binary(
     let present = session
         .output(Command::new(
             "hash the installed K3s binary",
-            "sha256sum /usr/local/bin/k3s 2>/dev/null | cut -d' ' -f1",
+            format!(
+                "sha256sum {} 2>/dev/null | cut -d' ' -f1",
+                super::BINARY_PATH
+            ),
         ))
         .await?;
     if present.stdout_text().trim() != actual {
         session
             .write_file(
-                "/usr/local/bin/k3s",
+                super::BINARY_PATH,
                 &bytes,
                 &FileOptions::new()
                     .mode(0o755)

@@ -70,7 +70,7 @@ pub use cluster::{
     control_plane_count, drain, node_ready, remove_node, ApiAccess, Drained, Removal, StuckPod,
     DEFAULT_DRAIN_TIMEOUT,
 };
-pub use config::{reserved_setting, ConfigError, NodeConfig, Role, Settings};
+pub use config::{reserved_setting, ConfigError, NodeConfig, ReservedBy, Role, Settings};
 pub use converge::{
     converge, restart, undo_os_prep, uninstall, Applied, Desired, OS_PREP_FILES, STEP_DEADLINE,
 };
@@ -93,6 +93,25 @@ pub const REGISTRIES_PATH: &str = "/etc/rancher/k3s/registries.yaml";
 pub const KUBECONFIG_PATH: &str = "/etc/rancher/k3s/k3s.yaml";
 /// The server's join token, in the secure `K10…` form.
 pub const SERVER_TOKEN_PATH: &str = "/var/lib/rancher/k3s/server/token";
+/// Where the K3s binary is installed.
+pub const BINARY_PATH: &str = "/usr/local/bin/k3s";
+/// The port a server serves the Kubernetes API and the agents' join endpoint on (TLS only).
+pub const API_PORT: u16 = 6443;
+
+/// The URL of the API a server at `host` (a name or an IP address) serves, which agents
+/// join and kubeconfigs point at.
+///
+/// ```
+/// assert_eq!(k3s_sdk::k3s::api_url("10.0.0.241"), "https://10.0.0.241:6443");
+/// assert_eq!(k3s_sdk::k3s::api_url("fd00::1"), "https://[fd00::1]:6443");
+/// ```
+pub fn api_url(host: &str) -> String {
+    if host.contains(':') {
+        format!("https://[{host}]:{API_PORT}")
+    } else {
+        format!("https://{host}:{API_PORT}")
+    }
+}
 
 /// SHA-256 of some bytes, as lowercase hex (how file contents are compared for drift).
 pub fn sha256_hex(bytes: &[u8]) -> String {

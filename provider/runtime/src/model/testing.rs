@@ -74,6 +74,12 @@ fn arbitrary_attribute(
     if attribute.validators.is_empty() {
         return Ok(arbitrary_of_type(e, &attribute.ty, form));
     }
+    // A list or set with validators holds samples that pass them one by one.
+    let wrap: fn(Vec<Value>) -> Value = match &attribute.ty {
+        Type::List(_) => Value::List,
+        Type::Set(_) => Value::Set,
+        _ => |mut one| one.remove(0),
+    };
     let candidates: Vec<Value> = samples
         .strings
         .iter()
@@ -83,7 +89,7 @@ fn arbitrary_attribute(
             attribute
                 .validators
                 .iter()
-                .all(|check| check.validate(v).is_ok())
+                .all(|check| check.validate(&wrap(vec![v.clone()])).is_ok())
         })
         .collect();
     if candidates.is_empty() {
@@ -92,7 +98,20 @@ fn arbitrary_attribute(
             attribute.name
         ));
     }
-    Ok(candidates[e.below(candidates.len())].clone())
+    let pick = |e: &mut Entropy<'_>| candidates[e.below(candidates.len())].clone();
+    Ok(match &attribute.ty {
+        Type::List(_) | Type::Set(_) => {
+            let mut picked: Vec<Value> = Vec::new();
+            for _ in 0..e.below(3) {
+                let v = pick(e);
+                if matches!(attribute.ty, Type::List(_)) || !picked.contains(&v) {
+                    picked.push(v);
+                }
+            }
+            wrap(picked)
+        }
+        _ => pick(e),
+    })
 }
 
 fn arbitrary_blocks(

@@ -4,7 +4,8 @@
 //! the cluster has.
 
 use super::convert::seed_of;
-use super::{failed, ArgocdModel};
+use super::ArgocdModel;
+use crate::lifecycle::failed;
 use crate::provider::ProviderConfig;
 use k3s_sdk::argocd::{self, Bootstrap};
 use k3s_sdk::kubernetes::ApiClient;
