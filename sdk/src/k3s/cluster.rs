@@ -454,7 +454,7 @@ async fn request<T>(
         Ok(Err(e)) => Err(kubernetes::Error::from_kube(api.server(), || what, e)),
         Err(_) => Err(kubernetes::Error::Unreachable {
             server: api.server().to_owned(),
-            reason: format!("{what} took longer than {limit:?}"),
+            cause: kubernetes::Unanswered::TimedOut { what, after: limit },
         }),
     }
 }

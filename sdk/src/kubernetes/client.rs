@@ -1,7 +1,7 @@
 //! [`ApiClient`]: one cluster's API, with the kinds it serves resolved once per group version,
 //! and the object operations the SDK's layers use.
 
-use super::{Error, ObjectRef};
+use super::{Error, ObjectRef, Unanswered};
 #[cfg(feature = "ssh")]
 use crate::ssh::PortForward;
 use crate::Secret;
@@ -320,7 +320,10 @@ async fn bounded<T>(
         Ok(Err(e)) => Err(Error::from_kube(server, what, e)),
         Err(_) => Err(Error::Unreachable {
             server: server.to_owned(),
-            reason: format!("{} took longer than {REQUEST_TIMEOUT:?}", what()),
+            cause: Unanswered::TimedOut {
+                what: what(),
+                after: REQUEST_TIMEOUT,
+            },
         }),
     }
 }

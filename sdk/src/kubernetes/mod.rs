@@ -28,5 +28,5 @@ mod object;
 mod through_node;
 
 pub use client::{ApiClient, Deletion, Propagation};
-pub use error::Error;
+pub use error::{Error, Unanswered};
 pub use object::{is_subset, ObjectRef};
