@@ -321,7 +321,8 @@ fn server_and_agent_converge_and_read_back() -> Result<()> {
                     Propagation::Default,
                 )
                 .await?;
-            let removal = k3s::remove_node(&agent_api, &agent_name, Duration::from_secs(30)).await;
+            let removal =
+                k3s::remove_from_cluster(&agent_api, &agent_name, Duration::from_secs(30)).await;
             ensure!(
                 removal.drained
                     && removal.deleted
@@ -351,7 +352,8 @@ fn server_and_agent_converge_and_read_back() -> Result<()> {
             ))
             .client(&agent)
             .await?;
-            let failed = k3s::remove_node(&unreachable, &agent_name, Duration::from_secs(5)).await;
+            let failed =
+                k3s::remove_from_cluster(&unreachable, &agent_name, Duration::from_secs(5)).await;
             ensure!(
                 !failed.drained && !failed.deleted && failed.problems.len() == 2,
                 "{failed:?}"

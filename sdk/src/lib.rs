@@ -12,8 +12,9 @@
 //!   turned into files and services on a node, read back for drift; a node's Node object read,
 //!   drained and deleted through the API.
 //!
-//! - [`kubernetes`] (feature `kubernetes`, which needs `ssh`): a Kubernetes API client on the
-//!   `kube` crate, from a kubeconfig or through a server node over SSH;
+//! - [`kubernetes`] (feature `kubernetes`): a Kubernetes API client on the `kube` crate, from
+//!   a kubeconfig, and with `ssh` also through a server node over SSH (without `ssh` it builds
+//!   without the SSH stack);
 //! - [`argocd`] (feature `argocd`): Argo CD installed at a pinned version with server-side
 //!   apply, its repositories and root App-of-Apps Application seeded, its live state read.
 //!

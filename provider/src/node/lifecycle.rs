@@ -11,10 +11,11 @@ use crate::lifecycle::PrivateState;
 pub use crate::lifecycle::{failed, Operation};
 use crate::provider::ProviderConfig;
 use crate::ssh_target;
-use k3s_sdk::k3s::{self, ApiAccess, Desired, Observed, Unit};
-use k3s_sdk::kubernetes::ApiClient;
+use k3s_sdk::k3s::{
+    self, ApiAccess, ClusterOutcome, Desired, Observed, OsPrepUndo, RemoveError, RemoveOptions,
+    Unit,
+};
 use k3s_sdk::ssh::{Session, Target};
-use k3s_sdk::Secret;
 use std::time::Duration;
 use tfplugin_runtime::timeouts::Timeouts;
 use tfplugin_runtime::{field_name, Context, Diagnostics};
@@ -179,7 +180,7 @@ pub async fn connect_for_read(ctx: &Context, node: &NodeModel) -> Result<Reached
 
 /// Whether the node is Ready according to the API, reached through the node's own session
 /// with `access` (`None` when there is no way to ask, or the API does not answer). With
-/// `wait`, polls until Ready or the deadline.
+/// `wait`, waits until Ready or the deadline ([`k3s::wait_ready`]).
 pub async fn ready(
     session: &Session,
     node: &NodeModel,
@@ -189,84 +190,23 @@ pub async fn ready(
 ) -> Option<bool> {
     let access = access?;
     let name = observed.node_name(node.configured_node_name().as_deref())?;
-    let deadline = std::time::Instant::now() + wait.unwrap_or_default();
-    let mut api: Option<ApiClient> = None;
-    loop {
-        if api.is_none() {
-            match access.client(session).await {
-                Ok(client) => api = Some(client),
-                Err(e) => {
-                    tracing::debug!(host = %session.host(), "no API client for node_ready: {e}")
-                }
-            }
-        }
-        let ready = match &api {
-            Some(api) => match k3s::node_ready(api, &name).await {
-                Ok(ready) => ready,
-                Err(e) => {
-                    tracing::debug!(host = %session.host(), "node_ready not read: {e}");
-                    None
-                }
-            },
-            None => None,
-        };
-        if ready == Some(true) || std::time::Instant::now() >= deadline {
-            return ready;
-        }
-        tokio::time::sleep(Duration::from_secs(2)).await;
-    }
+    k3s::wait_ready(session, &access, &name, wait.unwrap_or_default())
+        .await
+        .unwrap_or_else(|e| {
+            tracing::debug!(host = %session.host(), "node_ready not read: {e}");
+            None
+        })
 }
 
-/// How a node reaches the Kubernetes API to remove itself from the cluster (through its own
-/// SSH session).
-pub enum ClusterApi {
-    /// A server uses its own admin kubeconfig, when other servers remain (removing the last
-    /// one takes the cluster with it, so there is nothing to drain to).
-    OwnServer,
-    /// An agent uses the kubeconfig it was given, if any (held in memory, forwarded from the
-    /// agent to the server it names).
-    Kubeconfig(Option<Secret>),
-}
-
-impl ClusterApi {
-    /// A client to remove the node with: `Ok(None)` when there is nothing to do it with (an
-    /// agent without a kubeconfig) or nothing to do (the last server, or a server whose API
-    /// does not say how many there are).
-    async fn client(
-        self,
-        session: &Session,
-    ) -> Result<Option<ApiClient>, k3s_sdk::kubernetes::Error> {
-        match self {
-            ClusterApi::OwnServer => {
-                let api = match ApiAccess::Local.client(session).await {
-                    Ok(api) => api,
-                    Err(e) => {
-                        tracing::warn!(host = %session.host(), "the server's API is not reachable through the node; the node is not drained and its Node object is left: {e}");
-                        return Ok(None);
-                    }
-                };
-                match k3s::control_plane_count(&api).await {
-                    Ok(n) if n > 1 => Ok(Some(api)),
-                    _ => Ok(None),
-                }
-            }
-            ClusterApi::Kubeconfig(None) => Ok(None),
-            ClusterApi::Kubeconfig(Some(kubeconfig)) => ApiAccess::Kubeconfig(kubeconfig)
-                .client(session)
-                .await
-                .map(Some),
-        }
-    }
-}
-
-/// Destroys a node's K3s: nothing with `orphan_on_destroy`; otherwise the node is drained
-/// and its Node object deleted through `api` (when given), then K3s is uninstalled. An
-/// unreachable host or API only warns, so a host that is gone does not block destroy.
+/// Destroys a node's K3s: nothing with `orphan_on_destroy`; otherwise [`k3s::remove_node`]
+/// drains the node and deletes its Node object through `api` (when given; for a server, only
+/// when other servers remain), then uninstalls K3s and undoes OS preparation. An unreachable
+/// host or API only warns, so a host that is gone does not block destroy.
 pub async fn destroy(
     ctx: &Context,
     node: &NodeModel,
     unit: Unit,
-    api: ClusterApi,
+    api: Option<ApiAccess>,
 ) -> Result<(), Diagnostics> {
     let deadline = node.timeouts.delete.get();
     tokio::time::timeout(deadline, destroy_unbounded(ctx, node, unit, api))
@@ -278,7 +218,7 @@ async fn destroy_unbounded(
     ctx: &Context,
     node: &NodeModel,
     unit: Unit,
-    api: ClusterApi,
+    api: Option<ApiAccess>,
 ) -> Result<(), Diagnostics> {
     if node.orphan_on_destroy {
         return Ok(());
@@ -309,34 +249,91 @@ async fn destroy_unbounded(
                     binary = k3s::BINARY_PATH,
                     config = k3s::CONFIG_PATH,
                     script = unit.uninstall_script(),
-                    node = deleted_through_api(&api, node, NodePrivate::of(ctx)).await,
+                    node = deleted_through_api(api.as_ref(), node, NodePrivate::of(ctx)).await,
                 ),
             );
             return Ok(());
         }
         Err(e) => return Err(failed(&format!("Cannot connect to {}", target.host), e)),
     };
-    let observed = observe(&session).await?;
-    if observed.unit.is_some() {
-        match api.client(&session).await {
-            Ok(Some(client)) => remove_from_cluster(ctx, &client, node, &observed).await,
-            Ok(None) => {}
-            Err(e) => ctx.warn(
-                "The node was not removed from the cluster",
-                format!(
-                    "The API could not be reached through {}: {e}. K3s is uninstalled anyway; its Node object stays in the cluster's node list until deleted (`kubectl delete node …`).",
-                    session.host()
-                ),
-            ),
+    let private = NodePrivate::of(ctx);
+    let options = RemoveOptions::new(unit, api)
+        .node_name(node.configured_node_name())
+        .drain_timeout(node.drain_timeout.get())
+        .undo_os_prep(OsPrepUndo {
+            created_files: private.created_files,
+            firewall: private.opened_firewall,
+        });
+    // Ctrl-C and the delete deadline stop the whole destroy around this call.
+    let removed = k3s::remove_node(&session, &options)
+        .await
+        .map_err(removal_failed)?;
+    warn_left_in_cluster(ctx, &session, unit, removed.cluster);
+    Ok(())
+}
+
+/// The diagnostic for a removal that failed, with the summary of its step.
+fn removal_failed(e: RemoveError) -> Diagnostics {
+    match e {
+        RemoveError::Observe { source, .. } => failed("Cannot read K3s on the host", source),
+        RemoveError::Uninstall { unit, source, .. } => {
+            failed(&format!("Uninstalling {unit} failed"), source)
+        }
+        RemoveError::UndoOsPrep { source, .. } => {
+            failed("Removing what OS preparation created failed", source)
+        }
+        e @ (RemoveError::TimedOut { .. } | RemoveError::Cancelled { .. }) => {
+            failed("Removing the node was stopped", e)
         }
     }
-    k3s::uninstall(&session, unit)
-        .await
-        .map_err(|e| failed(&format!("Uninstalling {} failed", unit.name()), e))?;
-    let private = NodePrivate::of(ctx);
-    k3s::undo_os_prep(&session, &private.created_files, private.opened_firewall)
-        .await
-        .map_err(|e| failed("Removing what OS preparation created failed", e))
+}
+
+/// Warns about what the removal left in the cluster.
+fn warn_left_in_cluster(ctx: &Context, session: &Session, unit: Unit, outcome: ClusterOutcome) {
+    match outcome {
+        ClusterOutcome::NotInstalled
+        | ClusterOutcome::LastServer
+        | ClusterOutcome::NoApiAccess => {}
+        // A server's own API: the SDK logged it (the server is going anyway).
+        ClusterOutcome::ApiUnreachable(_) if unit == Unit::Server => {}
+        ClusterOutcome::ApiUnreachable(e) => ctx.warn(
+            "The node was not removed from the cluster",
+            format!(
+                "The API could not be reached through {}: {e}. K3s is uninstalled anyway; its Node object stays in the cluster's node list until deleted (`kubectl delete node …`).",
+                session.host()
+            ),
+        ),
+        ClusterOutcome::NameUnknown => ctx.warn(
+            "The node was not removed from the cluster",
+            "Its name could not be read; K3s is uninstalled anyway.",
+        ),
+        ClusterOutcome::Removed {
+            name,
+            removal,
+            uncounted,
+        } => {
+            if let Some(e) = uncounted {
+                ctx.warn(
+                    format!("The control-plane nodes could not be counted before removing {name}"),
+                    format!("{e}. The server was drained and its Node object deleted as if other servers remained (skipping that for a server that is not the last would drop its pods without eviction)."),
+                );
+            }
+            if !removal.problems.is_empty() {
+                let advice = if removal.stuck.is_empty() {
+                    ""
+                } else {
+                    " The pods named were still on the node when drain_timeout passed; where a PodDisruptionBudget refused their eviction, give the budget room (more replicas on other nodes) or raise drain_timeout."
+                };
+                ctx.warn(
+                    format!("Node {name} was not cleanly removed from the cluster"),
+                    format!(
+                        "K3s is uninstalled anyway. {}{advice}",
+                        removal.problems.join("; ")
+                    ),
+                );
+            }
+        }
+    }
 }
 
 /// How long one request to the API from this machine may take (deleting the Node object of an
@@ -345,9 +342,13 @@ pub const DIRECT_API_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// For a host that does not answer: deletes its Node object from this machine through the
 /// API, when there is a kubeconfig to do it with, and says what became of it.
-async fn deleted_through_api(api: &ClusterApi, node: &NodeModel, private: NodePrivate) -> String {
+async fn deleted_through_api(
+    api: Option<&ApiAccess>,
+    node: &NodeModel,
+    private: NodePrivate,
+) -> String {
     let name = node.configured_node_name().or(private.node_name);
-    let (ClusterApi::Kubeconfig(Some(kubeconfig)), Some(name)) = (api, &name) else {
+    let (Some(ApiAccess::Kubeconfig(kubeconfig)), Some(name)) = (api, &name) else {
         let object = match &name {
             Some(name) => format!("its Node object {name:?}"),
             None => "its Node object".to_owned(),
@@ -368,36 +369,5 @@ async fn deleted_through_api(api: &ClusterApi, node: &NodeModel, private: NodePr
         Err(e) => format!(
             "its Node object {name:?} could not be deleted through the API ({e}) and stays in the cluster's node list until deleted (`kubectl delete node {name}`)"
         ),
-    }
-}
-
-/// Drains the node and deletes its Node object; problems become warnings.
-async fn remove_from_cluster(
-    ctx: &Context,
-    api: &ApiClient,
-    node: &NodeModel,
-    observed: &Observed,
-) {
-    let Some(name) = observed.node_name(node.configured_node_name().as_deref()) else {
-        ctx.warn(
-            "The node was not removed from the cluster",
-            "Its name could not be read; K3s is uninstalled anyway.",
-        );
-        return;
-    };
-    let removal = k3s::remove_node(api, &name, node.drain_timeout.get()).await;
-    if !removal.problems.is_empty() {
-        let advice = if removal.stuck.is_empty() {
-            ""
-        } else {
-            " The pods named were still on the node when drain_timeout passed; where a PodDisruptionBudget refused their eviction, give the budget room (more replicas on other nodes) or raise drain_timeout."
-        };
-        ctx.warn(
-            format!("Node {name} was not cleanly removed from the cluster"),
-            format!(
-                "K3s is uninstalled anyway. {}{advice}",
-                removal.problems.join("; ")
-            ),
-        );
     }
 }

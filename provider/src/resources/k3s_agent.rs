@@ -4,7 +4,7 @@
 
 use crate::host_location::{locate, Whereabouts};
 use crate::nlb_backend::NlbBackend;
-use crate::node::lifecycle::{self, ClusterApi, Operation, Reached, READY_WAIT};
+use crate::node::lifecycle::{self, Operation, Reached, READY_WAIT};
 use crate::node::private::NodePrivate;
 use crate::node::versions::agent_refused;
 use crate::node::{self, desired::desired, NodeModel};
@@ -182,8 +182,7 @@ impl Resource for K3sAgent {
         if let (Some(nlb), Some(name)) = (&prior.nlb_backend, &prior.nlb_backend_name) {
             nlb.remove(ctx, name).await?;
         }
-        let api = ClusterApi::Kubeconfig(prior.kubeconfig.clone());
-        lifecycle::destroy(ctx, &prior.node, Unit::Agent, api).await
+        lifecycle::destroy(ctx, &prior.node, Unit::Agent, api_access(&prior)).await
     }
 
     /// Imports by `ssh://user@host:port` or by OCI instance OCID (`ocid1.instance...`, or

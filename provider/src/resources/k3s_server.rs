@@ -8,7 +8,7 @@
 use crate::kubeconfig;
 use crate::lifecycle::PrivateState;
 use crate::node::import::host_of_id;
-use crate::node::lifecycle::{self, failed, ClusterApi, Operation, Reached, READY_WAIT};
+use crate::node::lifecycle::{self, failed, Operation, Reached, READY_WAIT};
 use crate::node::private::NodePrivate;
 use crate::node::versions::ServerVersions;
 use crate::node::{self, desired::desired, NodeModel};
@@ -206,7 +206,7 @@ impl Resource for K3sServer {
     }
 
     async fn delete(&self, ctx: &Context, prior: ServerModel) -> Result<(), Diagnostics> {
-        lifecycle::destroy(ctx, &prior.node, Unit::Server, ClusterApi::OwnServer).await
+        lifecycle::destroy(ctx, &prior.node, Unit::Server, Some(ApiAccess::Local)).await
     }
 
     /// Imports by `ssh://user@host:port` or OCI instance OCID; the token found on the node is

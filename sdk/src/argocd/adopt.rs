@@ -9,7 +9,7 @@ use super::seed::{
     Automated, Credentials, Repository, RootApplication, APPLICATION_HEALTH_KEY, CASCADE_FINALIZER,
     SETTINGS_MANAGER,
 };
-use super::Error;
+use super::{Error, Invalid};
 use crate::kubernetes::{ApiClient, ObjectRef};
 use crate::Secret;
 use base64::Engine;
@@ -53,15 +53,19 @@ pub async fn adopt(api: &ApiClient, namespace: &str, root: &str) -> Result<Adopt
         ))
         .await
         .map_err(|e| match e {
-            crate::kubernetes::Error::UnknownKind { .. } => Error::Invalid(format!(
-                "the cluster serves no Argo CD Applications; is Argo CD installed in {namespace}?"
-            )),
+            source @ crate::kubernetes::Error::UnknownKind { .. } => {
+                Error::Invalid(Invalid::NotInstalled {
+                    namespace: namespace.to_owned(),
+                    source,
+                })
+            }
             other => other.into(),
         })?
         .ok_or_else(|| {
-            Error::Invalid(format!(
-                "there is no Application {root:?} in the namespace {namespace:?}"
-            ))
+            Error::Invalid(Invalid::NoRootApplication {
+                namespace: namespace.to_owned(),
+                root: root.to_owned(),
+            })
         })?;
     let server = api
         .get(&object("apps/v1", "Deployment", namespace, "argocd-server"))

@@ -25,6 +25,34 @@ pub enum Error {
     #[error("cancelled while {0}")]
     Cancelled(String),
     /// The request cannot be carried out as given.
-    #[error("{0}")]
-    Invalid(String),
+    #[error(transparent)]
+    Invalid(#[from] Invalid),
+}
+
+/// Why a request cannot be carried out as given.
+#[derive(Debug, thiserror::Error)]
+pub enum Invalid {
+    /// A repository Secret would take a name Argo CD uses itself.
+    #[error("the repository Secret name {name:?} is one Argo CD uses itself; choose another")]
+    ReservedSecretName {
+        /// The name asked for.
+        name: String,
+    },
+    /// The cluster serves no Argo CD Applications (discovery does not know the kind).
+    #[error("the cluster serves no Argo CD Applications; is Argo CD installed in {namespace}?")]
+    NotInstalled {
+        /// Where Argo CD was looked for.
+        namespace: String,
+        /// The API's answer.
+        #[source]
+        source: kubernetes::Error,
+    },
+    /// There is no such root Application.
+    #[error("there is no Application {root:?} in the namespace {namespace:?}")]
+    NoRootApplication {
+        /// Where it was looked for.
+        namespace: String,
+        /// Its name.
+        root: String,
+    },
 }

@@ -42,7 +42,7 @@ mod remove;
 mod seed;
 
 pub use adopt::{adopt, Adopted};
-pub use error::Error;
+pub use error::{Error, Invalid};
 pub use install::{
     install, namespace_object, not_rolled_out, wait_rolled_out, Deadline, Written, INSTALL_MANAGER,
 };
@@ -117,10 +117,9 @@ impl Bootstrap {
             if RUNTIME_OBJECTS.contains(&repo.name.as_str())
                 || manifest.find("Secret", &repo.name).is_some()
             {
-                return Err(Error::Invalid(format!(
-                    "the repository Secret name {:?} is one Argo CD uses itself; choose another",
-                    repo.name
-                )));
+                return Err(Error::Invalid(Invalid::ReservedSecretName {
+                    name: repo.name.clone(),
+                }));
             }
         }
         Ok(Bootstrap {

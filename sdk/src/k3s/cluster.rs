@@ -16,7 +16,7 @@
 //! use std::time::Duration;
 //! let api = ApiAccess::Local.client(&node).await?;
 //! if k3s::control_plane_count(&api).await? > 1 {
-//!     let removal = k3s::remove_node(&api, "node-1", Duration::from_secs(120)).await;
+//!     let removal = k3s::remove_from_cluster(&api, "node-1", Duration::from_secs(120)).await;
 //!     for pod in &removal.stuck {
 //!         println!("still on the node: {pod}");
 //!     }
@@ -154,7 +154,7 @@ pub async fn control_plane_count(api: &ApiClient) -> Result<usize, kubernetes::E
 /// its node-password secret and, for an etcd server, its etcd member. A drain that does not
 /// finish does not stop the deletion; both outcomes are reported (the pods left in
 /// [`Removal::stuck`]), never raised, so a destroy can go on to uninstall and warn.
-pub async fn remove_node(api: &ApiClient, node: &str, drain_timeout: Duration) -> Removal {
+pub async fn remove_from_cluster(api: &ApiClient, node: &str, drain_timeout: Duration) -> Removal {
     let mut removal = Removal::default();
     if let Err(e) = check_node_name(node) {
         removal.problems.push(e.to_string());
@@ -454,7 +454,7 @@ async fn request<T>(
         Ok(Err(e)) => Err(kubernetes::Error::from_kube(api.server(), || what, e)),
         Err(_) => Err(kubernetes::Error::Unreachable {
             server: api.server().to_owned(),
-            reason: format!("{what} took longer than {limit:?}"),
+            cause: kubernetes::Unanswered::TimedOut { what, after: limit },
         }),
     }
 }

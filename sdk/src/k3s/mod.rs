@@ -4,10 +4,12 @@
 //! The pure part (no I/O) renders `config.yaml` and `registries.yaml`, builds the install
 //! script, and parses versions, env files and configs read from a node. On top of it,
 //! [`observe`], [`converge`] and [`uninstall`] drive a node over [`crate::ssh`];
-//! [`node_ready`] and [`remove_node`] (drain through the Eviction API, then delete) read and
-//! remove its Node object through the API with a [`crate::kubernetes::ApiClient`] reached
-//! through the node itself ([`ApiAccess::client`]); and [`DirectApi`] deletes the Node object
-//! of a host that does not answer from this machine.
+//! [`node_ready`] and [`remove_from_cluster`] (drain through the Eviction API, then delete)
+//! read and remove its Node object through the API with a [`crate::kubernetes::ApiClient`]
+//! reached through the node itself ([`ApiAccess::client`]); [`wait_ready`] and [`remove_node`]
+//! are the node's lifecycle in one call each (wait for Ready; the last-server rule, drain,
+//! Node deletion, uninstall and OS-prep undo); and [`DirectApi`] deletes the Node object of a
+//! host that does not answer from this machine.
 //!
 //! ```
 //! use k3s_sdk::k3s::{json, K3sVersion, NodeConfig, Role};
@@ -61,14 +63,15 @@ mod converge;
 mod error;
 mod install;
 mod labels;
+mod lifecycle;
 mod observe;
 mod registries;
 mod version;
 
 pub use api::{DirectApi, DirectApiError, NodeDeletion};
 pub use cluster::{
-    control_plane_count, drain, node_ready, remove_node, ApiAccess, Drained, Removal, StuckPod,
-    DEFAULT_DRAIN_TIMEOUT,
+    control_plane_count, drain, node_ready, remove_from_cluster, ApiAccess, Drained, Removal,
+    StuckPod, DEFAULT_DRAIN_TIMEOUT,
 };
 pub use config::{reserved_setting, ConfigError, NodeConfig, ReservedBy, Role, Settings};
 pub use converge::{
@@ -78,6 +81,9 @@ pub use error::K3sError;
 pub use install::{parse_env_file, InstallPlan, Installer, Unit};
 pub use labels::{
     check_label_value, check_node_label, check_node_taint, check_qualified_name, TAINT_EFFECTS,
+};
+pub use lifecycle::{
+    remove_node, wait_ready, ClusterOutcome, OsPrepUndo, RemoveError, RemoveOptions, Removed,
 };
 pub use observe::{observe, Drift, Observed, VersionChange};
 pub use registries::{Mirror, Registries, RegistryAuth};

@@ -1,7 +1,8 @@
 //! [`ApiClient`]: one cluster's API, with the kinds it serves resolved once per group version,
 //! and the object operations the SDK's layers use.
 
-use super::{Error, ObjectRef};
+use super::{Error, ObjectRef, Unanswered};
+#[cfg(feature = "ssh")]
 use crate::ssh::PortForward;
 use crate::Secret;
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
@@ -28,6 +29,7 @@ pub struct ApiClient {
     server: String,
     kinds: Mutex<HashMap<String, Vec<(ApiResource, ApiCapabilities)>>>,
     /// Keeps the SSH forward the client goes through open as long as the client lives.
+    #[cfg(feature = "ssh")]
     _forward: Option<PortForward>,
 }
 
@@ -56,9 +58,12 @@ impl ApiClient {
     /// `kubeconfig`, never from `$KUBECONFIG` or `~/.kube/config`.
     pub async fn from_kubeconfig(kubeconfig: &Secret) -> Result<ApiClient, Error> {
         let config = config_of(kubeconfig).await?;
-        ApiClient::from_config(config, None)
+        ApiClient::from_config(config)
     }
 
+    /// A client for the API at `url` (the local end of `forward`) with `kubeconfig`'s
+    /// credentials, verifying the API's certificate for `server_name`.
+    #[cfg(feature = "ssh")]
     pub(super) async fn from_kubeconfig_at(
         kubeconfig: &Secret,
         url: &str,
@@ -72,14 +77,13 @@ impl ApiClient {
         if server_name.is_some() {
             config.tls_server_name = server_name;
         }
-        ApiClient::from_config(config, Some(forward))
+        let mut client = ApiClient::from_config(config)?;
+        client._forward = Some(forward);
+        Ok(client)
     }
 
     /// A client from a `kube` configuration the caller built.
-    pub fn from_config(
-        mut config: Config,
-        forward: Option<PortForward>,
-    ) -> Result<ApiClient, Error> {
+    pub fn from_config(mut config: Config) -> Result<ApiClient, Error> {
         config.connect_timeout = Some(CONNECT_TIMEOUT);
         config.headers.push((
             http::header::USER_AGENT,
@@ -105,7 +109,8 @@ impl ApiClient {
             client,
             server,
             kinds: Mutex::new(HashMap::new()),
-            _forward: forward,
+            #[cfg(feature = "ssh")]
+            _forward: None,
         })
     }
 
@@ -315,7 +320,10 @@ async fn bounded<T>(
         Ok(Err(e)) => Err(Error::from_kube(server, what, e)),
         Err(_) => Err(Error::Unreachable {
             server: server.to_owned(),
-            reason: format!("{} took longer than {REQUEST_TIMEOUT:?}", what()),
+            cause: Unanswered::TimedOut {
+                what: what(),
+                after: REQUEST_TIMEOUT,
+            },
         }),
     }
 }

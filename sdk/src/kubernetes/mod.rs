@@ -1,6 +1,6 @@
 //! The Kubernetes API on the `kube` crate: a client made from a kubeconfig held as a
-//! [`Secret`](crate::Secret) (never `$KUBECONFIG` or `~/.kube/config`) or reached through a
-//! server node over SSH, and the generic operations the layers above need on objects of any
+//! [`Secret`](crate::Secret) (never `$KUBECONFIG` or `~/.kube/config`) or, with the `ssh`
+//! feature, reached through a server node over SSH, and the generic operations the layers above need on objects of any
 //! kind: server-side apply under a named field manager, get, list and delete, with kinds
 //! resolved through discovery once per group version.
 //!
@@ -24,8 +24,9 @@
 mod client;
 mod error;
 mod object;
+#[cfg(feature = "ssh")]
 mod through_node;
 
 pub use client::{ApiClient, Deletion, Propagation};
-pub use error::Error;
+pub use error::{Error, Unanswered};
 pub use object::{is_subset, ObjectRef};

@@ -12,15 +12,17 @@ impl ApiClient {
     /// server's admin kubeconfig, `/etc/rancher/k3s/k3s.yaml`, names `https://127.0.0.1:6443`,
     /// which is then the node's own loopback). Read as root when the session uses sudo.
     pub async fn through_node(session: &Session, path: &str) -> Result<ApiClient, Error> {
-        let failed = |reason: String| Error::ThroughNode {
+        let failed = |step: String, cause| Error::ThroughNode {
             host: session.host().to_owned(),
-            reason,
+            step,
+            cause,
         };
         let bytes = session
             .read_file(path)
             .await
-            .map_err(|e| failed(format!("reading {path}: {e}")))?;
-        let text = String::from_utf8(bytes).map_err(|_| failed(format!("{path} is not text")))?;
+            .map_err(|e| failed(format!("reading {path}"), Some(Box::new(e))))?;
+        let text =
+            String::from_utf8(bytes).map_err(|_| failed(format!("{path} is not text"), None))?;
         ApiClient::through_node_with(session, &Secret::new(text)).await
     }
 
@@ -30,15 +32,16 @@ impl ApiClient {
         session: &Session,
         kubeconfig: &Secret,
     ) -> Result<ApiClient, Error> {
-        let failed = |reason: String| Error::ThroughNode {
+        let failed = |step: String, cause| Error::ThroughNode {
             host: session.host().to_owned(),
-            reason,
+            step,
+            cause,
         };
         let config = super::client::config_of(kubeconfig).await?;
         let url = &config.cluster_url;
         let host = url
             .host()
-            .ok_or_else(|| failed("the kubeconfig's server URL has no host".into()))?
+            .ok_or_else(|| failed("the kubeconfig's server URL has no host".into(), None))?
             .trim_start_matches('[')
             .trim_end_matches(']')
             .to_owned();
@@ -46,7 +49,7 @@ impl ApiClient {
         let forward = session
             .forward_local(&host, port)
             .await
-            .map_err(|e| failed(format!("forwarding to {host}:{port}: {e}")))?;
+            .map_err(|e| failed(format!("forwarding to {host}:{port}"), Some(Box::new(e))))?;
         let local = format!("https://{}", forward.local_addr());
         let server_name = config.tls_server_name.clone().unwrap_or(host);
         ApiClient::from_kubeconfig_at(kubeconfig, &local, Some(server_name), forward).await
