@@ -97,7 +97,10 @@ pub async fn connect(
         .map_err(|e| {
             Diagnostics::from_error(
                 format!("Cannot reach the cluster's API through {}", server.host),
-                format!("{e}. The node must be a K3s server (it holds {KUBECONFIG_PATH}); with a non-root `ssh.user`, set `ssh.sudo`."),
+                format!(
+                    "{e}. The node must be a K3s server (it holds {KUBECONFIG_PATH}); with a \
+                    non-root `ssh.user`, set `ssh.sudo`."
+                ),
             )
         })
 }
@@ -112,7 +115,10 @@ pub async fn answers(api: &ApiClient) -> Result<(), k3s_sdk::kubernetes::Error> 
 pub fn left_behind(ctx: &Context, place: &str, error: &dyn std::fmt::Display) {
     ctx.warn(
         format!("The cluster at {place} is unreachable; what this resource applied is left in it"),
-        format!("{error}. The resource is removed from the state; what it applied stays in the cluster until it is removed there."),
+        format!(
+            "{error}. The resource is removed from the state; what it applied stays in the \
+            cluster until it is removed there."
+        ),
     );
 }
 
@@ -120,6 +126,9 @@ pub fn left_behind(ctx: &Context, place: &str, error: &dyn std::fmt::Display) {
 pub fn unreachable(ctx: &Context, place: &str, error: &dyn std::fmt::Display) {
     ctx.warn(
         format!("The cluster at {place} is unreachable; the state is kept as it was"),
-        format!("{error}. Terraform plans no change for what this resource owns until the cluster answers again."),
+        format!(
+            "{error}. Terraform plans no change for what this resource owns until the cluster \
+            answers again."
+        ),
     );
 }

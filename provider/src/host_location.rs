@@ -118,14 +118,16 @@ pub async fn locate_instance(
             Diagnostics::from_error(
                 format!("OCI instance {instance_id} has no public IP"),
                 format!(
-                    "{} ({}) has only the private IP {}; set `oci_address = \"private\"` (through a bastion or a peered network) or assign it a public IP.",
+                    "{} ({}) has only the private IP {}; set `oci_address = \"private\"` (through \
+                        a bastion or a peered network) or assign it a public IP.",
                     instance_id, instance.display_name, addresses.private_ip
                 ),
             )
         })?,
         OciAddress::Private => addresses.private_ip.clone(),
     };
-    tracing::debug!(instance = instance_id, profile = %name, address = %connect_to, "resolved OCI instance");
+    tracing::debug!(instance = instance_id, profile = %name, address = %connect_to, "resolved OCI \
+        instance");
     Ok(Whereabouts::At(Location {
         address: connect_to,
         private_ip: Some(addresses.private_ip),

@@ -4,10 +4,10 @@
 //!
 //! - [`provider`]: the provider block (model, schema, what `configure` makes of it);
 //! - [`resources`]: one file per resource and data source, and the list of them;
-//! - what the resources share, each module one job: [`lifecycle`] (the apply paths, private
-//!   state, failure diagnostics), [`ssh_target`] (SSH settings to a target), [`host_location`] (an address or an OCI instance), [`node`] (the attributes and
-//!   lifecycle every K3s node has), [`nlb_backend`], [`kubeconfig`], [`oci_profiles`],
-//!   [`validators`].
+//! - what the resources share, each module one job: [`lifecycle`] (the apply paths, private state,
+//!   failure diagnostics), [`ssh_target`] (SSH settings to a target), [`host_location`] (an address
+//!   or an OCI instance), [`node`] (the attributes and lifecycle every K3s node has),
+//!   [`nlb_backend`], [`kubeconfig`], [`oci_profiles`], [`validators`].
 //!
 //! The binary `terraform-provider-k3s` serves [`provider::K3sProvider`].
 

@@ -1,7 +1,6 @@
-//! What the lifecycle of every resource shares, written once: which of the two apply paths
-//! runs ([`Operation`]: its deadline in the `timeouts` block, and a create's partial state),
-//! the private state kept with a resource ([`PrivateState`]), and the error a failed step
-//! reports ([`failed`]).
+//! What the lifecycle of every resource shares, written once: which of the two apply paths runs
+//! ([`Operation`]: its deadline in the `timeouts` block, and a create's partial state), the private
+//! state kept with a resource ([`PrivateState`]), and the error a failed step reports ([`failed`]).
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -71,7 +70,11 @@ pub trait PrivateState: Serialize + DeserializeOwned + Default {
                 ctx.set_private(Vec::new());
                 ctx.warn(
                     "The resource's private state cannot be read; it is replaced",
-                    format!("Another version of the provider wrote it in a form this one does not read. Forgotten: {}.", Self::FORGOTTEN),
+                    format!(
+                        "Another version of the provider wrote it in a form this one does not \
+                        read. Forgotten: {}.",
+                        Self::FORGOTTEN
+                    ),
                 );
                 Self::default()
             }

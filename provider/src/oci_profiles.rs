@@ -131,19 +131,25 @@ impl OciProfiles {
         name: Option<&str>,
     ) -> Result<(String, k3s_sdk::oci::Client), Diagnostics> {
         let settings = match name {
-            Some(name) => self.profiles.iter().find(|p| p.name == name).ok_or_else(|| {
-                Diagnostics::from_error(
-                    format!("Unknown OCI profile {name:?}"),
-                    format!(
-                        "The provider has no `oci_profile` block named {name:?}; its profiles are: {}.",
+            Some(name) => self
+                .profiles
+                .iter()
+                .find(|p| p.name == name)
+                .ok_or_else(|| {
+                    Diagnostics::from_error(
+                        format!("Unknown OCI profile {name:?}"),
+                        format!(
+                        "The provider has no `oci_profile` block named {name:?}; its profiles are: \
+                            {}.",
                         self.listed()
                     ),
-                )
-            })?,
+                    )
+                })?,
             None => self.profiles.first().ok_or_else(|| {
                 Diagnostics::from_error(
                     "No OCI profile configured",
-                    "Looking up OCI instances needs an `oci_profile` block in the provider configuration.",
+                    "Looking up OCI instances needs an `oci_profile` block in the provider \
+                        configuration.",
                 )
             })?,
         };

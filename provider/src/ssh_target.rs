@@ -3,12 +3,11 @@
 //! policy from the two, and the [`Target`] they make. Any resource that logs in to a host
 //! uses this module; it knows nothing of K3s.
 //!
-//! Credentials, first match wins: the block's `private_key`, its `private_key_file`, its
-//! `use_agent = true`; then the provider's `private_key`, `private_key_file`,
-//! `use_agent = true`; otherwise the ssh-agent, unless either level says `use_agent = false`
-//! (then there are no credentials, which is an error). `use_agent = true` beside a key at the
-//! same level is refused at validate. A bastion logs in with its own key, else with the
-//! provider's credentials.
+//! Credentials, first match wins: the block's `private_key`, its `private_key_file`, its `use_agent
+//! = true`; then the provider's `private_key`, `private_key_file`, `use_agent = true`; otherwise
+//! the ssh-agent, unless either level says `use_agent = false` (then there are no credentials,
+//! which is an error). `use_agent = true` beside a key at the same level is refused at validate. A
+//! bastion logs in with its own key, else with the provider's credentials.
 //!
 //! Host keys: the block's `host_key` (pinned), its `known_hosts_file`, the provider's
 //! `known_hosts_file`, `insecure_ignore_host_key = true`, else `~/.ssh/known_hosts`.
@@ -26,8 +25,7 @@ use tfplugin_runtime::{Diagnostics, Duration};
 /// The login user when neither the block nor the provider names one.
 pub const DEFAULT_USER: &str = "root";
 
-/// How to reach the host over SSH. Host keys are verified unless `insecure_ignore_host_key` is
-/// set.
+/// How to reach the host over SSH. Host keys are verified unless `insecure_ignore_host_key` is set.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ModelSchema)]
 pub struct SshBlock {
     /// Who logs in, and the host key expected.
@@ -149,7 +147,10 @@ impl<'a> Login<'a> {
         if let Some(key) = self.conflict() {
             return Err(Diagnostics::from_error(
                 "Conflicting SSH credentials",
-                format!("`use_agent = true` and `{key}` are both set; one of them would be ignored. Keep the one to log in with and remove the other."),
+                format!(
+                    "`use_agent = true` and `{key}` are both set; one of them would be \
+                    ignored. Keep the one to log in with and remove the other."
+                ),
             ));
         }
         if let Some(key) = self.private_key {
@@ -187,7 +188,9 @@ fn credentials(levels: &[Login<'_>]) -> Result<Credentials, Diagnostics> {
     if levels.iter().any(|l| l.use_agent == Some(false)) {
         return Err(Diagnostics::from_error(
             "No SSH credentials",
-            "`use_agent = false` turns the ssh-agent off and no `private_key` or `private_key_file` is set, in the resource's `ssh` block or the provider's. Set one of them.",
+            "`use_agent = false` turns the ssh-agent off and no `private_key` or \
+                `private_key_file` is set, in the resource's `ssh` block or the provider's. Set \
+                one of them.",
         ));
     }
     Ok(Credentials::agent())
@@ -212,8 +215,8 @@ fn host_key_policy(
     Ok(HostKeyPolicy::known_hosts(path("~/.ssh/known_hosts")?))
 }
 
-/// The SSH target for `host` from a resource's `ssh` block and the provider's defaults, and its
-/// id `ssh://user@host:port`.
+/// The SSH target for `host` from a resource's `ssh` block and the provider's defaults, and its id
+/// `ssh://user@host:port`.
 pub fn target(
     ssh: Option<&SshBlock>,
     defaults: &SshDefaults,
@@ -293,21 +296,26 @@ fn check_login(login: &Login<'_>, at: &AttributePath, diagnostics: &mut Diagnost
         diagnostics.error_at(
             at.attr(field_name!(LoginSettings, private_key)),
             "Empty private key",
-            "`private_key` is set but empty (a variable or file that was not filled in?). Give the key's text, or remove the argument to log in otherwise.",
+            "`private_key` is set but empty (a variable or file that was not filled in?). Give the \
+                key's text, or remove the argument to log in otherwise.",
         );
     }
     if login.private_key_file.is_some_and(|f| f.trim().is_empty()) {
         diagnostics.error_at(
             at.attr(field_name!(LoginSettings, private_key_file)),
             "Empty private key file",
-            "`private_key_file` is set but empty. Give the key file's path, or remove the argument.",
+            "`private_key_file` is set but empty. Give the key file's path, or remove the \
+                argument.",
         );
     }
     if let Some(key) = login.conflict() {
         diagnostics.error_at(
             at.attr(field_name!(SshBlock, use_agent)),
             "Conflicting SSH credentials",
-            format!("`use_agent = true` and `{key}` are both set; one of them would be ignored. Keep the one to log in with and remove the other."),
+            format!(
+                "`use_agent = true` and `{key}` are both set; one of them would be ignored. \
+                Keep the one to log in with and remove the other."
+            ),
         );
     }
 }
@@ -322,7 +330,8 @@ mod tests {
                 private_key: key.then(|| Secret::new("-----BEGIN OPENSSH PRIVATE KEY-----")),
                 private_key_file: file.then(|| "/keys/id".to_owned()),
                 host_key: Some(
-                    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJdD7y3aLq454yWBdwLWbieU1ebz9/cu7/QEXn9OIeZJ"
+                    "ssh-ed25519 \
+                        AAAAC3NzaC1lZDI1NTE5AAAAIJdD7y3aLq454yWBdwLWbieU1ebz9/cu7/QEXn9OIeZJ"
                         .into(),
                 ),
                 ..LoginSettings::default()

@@ -201,11 +201,17 @@ pub fn git_url() -> Arc<dyn Validator> {
                 .map(|(user, _)| user);
             if userinfo.is_some_and(|u| u.contains(':')) {
                 // Not echoed: the part before `@` is a password or token.
-                Err("the URL carries a password or token before `@`; it would be stored and shown in plain text. Put the user name in `username` and the token in `password` (sensitive).".to_owned())
+                Err(
+                    "the URL carries a password or token before `@`; it would be stored and shown \
+                    in plain text. Put the user name in `username` and the token in `password` \
+                    (sensitive)."
+                        .to_owned(),
+                )
             } else if is_url(s, false) || ssh || scp {
                 Ok(())
             } else if s.starts_with("http://") {
-                Err("a plain http:// URL: Argo CD's repository credentials would cross the network in the clear. Use https:// (or ssh).".to_owned())
+                Err("a plain http:// URL: Argo CD's repository credentials would cross the network \
+                    in the clear. Use https:// (or ssh).".to_owned())
             } else {
                 Err(format!(
                     "{s:?} is not an https://, ssh:// or user@host:path repository URL"
@@ -224,7 +230,8 @@ pub fn https_url() -> Arc<dyn Validator> {
             Ok(())
         } else {
             Err(format!(
-                "{s:?} is not an https:// URL; K3s serves its API and the agents' join endpoint over TLS only ({})",
+                "{s:?} is not an https:// URL; K3s serves its API and the agents' join endpoint \
+                    over TLS only ({})",
                 k3s::api_url("<server>")
             ))
         }
@@ -253,7 +260,11 @@ pub fn ssh_public_key() -> Arc<dyn Validator> {
         {
             Ok(())
         } else {
-            Err("not an SSH public key; paste the host's key as `ssh-ed25519 AAAA…` (from ssh-keyscan or /etc/ssh/ssh_host_ed25519_key.pub)".into())
+            Err(
+                "not an SSH public key; paste the host's key as `ssh-ed25519 AAAA…` (from \
+                ssh-keyscan or /etc/ssh/ssh_host_ed25519_key.pub)"
+                    .into(),
+            )
         }
     })
 }

@@ -20,7 +20,8 @@ pub fn validate(node: &NodeModel<Planned>, diagnostics: &mut Diagnostics) {
         (MaybeUnknown::Known(None), MaybeUnknown::Known(None)) => diagnostics.error_at(
             at(field_name!(NodeModel, host)),
             "Missing host",
-            "Set `host` (an address reachable over SSH) or `oci_instance_id` (an OCI instance whose address the provider looks up).",
+            "Set `host` (an address reachable over SSH) or `oci_instance_id` (an OCI instance \
+                whose address the provider looks up).",
         ),
         (MaybeUnknown::Known(Some(_)), MaybeUnknown::Known(Some(_))) => diagnostics.error_at(
             at(field_name!(NodeModel, oci_instance_id)),
@@ -68,8 +69,8 @@ pub fn validate(node: &NodeModel<Planned>, diagnostics: &mut Diagnostics) {
 }
 
 /// An air-gap binary is uploaded only with its digest, and a digest means nothing without the
-/// binary: one of the two alone is refused at the one that is set (an unknown one is checked
-/// once known).
+/// binary: one of the two alone is refused at the one that is set (an unknown one is checked once
+/// known).
 fn check_airgap(node: &NodeModel<Planned>, diagnostics: &mut Diagnostics) {
     let binary = field_name!(NodeModel, airgap_binary);
     let sha256 = field_name!(NodeModel, airgap_binary_sha256);
@@ -81,7 +82,10 @@ fn check_airgap(node: &NodeModel<Planned>, diagnostics: &mut Diagnostics) {
     diagnostics.error_at(
         AttributePath::attribute(set),
         "Incomplete air-gap settings",
-        format!("`{set}` is set without `{missing}`: set both (`{sha256}` is the binary's `sha256sum`, checked before the upload), or neither to download K3s."),
+        format!(
+            "`{set}` is set without `{missing}`: set both (`{sha256}` is the binary's \
+            `sha256sum`, checked before the upload), or neither to download K3s."
+        ),
     );
 }
 
@@ -107,8 +111,17 @@ fn check_settings(config: &MaybeUnknown<Value>, diagnostics: &mut Diagnostics) {
                         at.clone(),
                         format!("`{key}` does not belong in config"),
                         match owner {
-                            ReservedBy::Token => format!("Set the join token with the `token` argument: it is sensitive there, while a value in `config` shows in plan output in plain text. (`{key}` in config.yaml is written by the provider.)"),
-                            _ => format!("It is set through `{}`; the provider writes `{key}` into config.yaml from there.", argument_of(owner)),
+                            ReservedBy::Token => format!(
+                                "Set the join token with the `token` \
+                                argument: it is sensitive there, while a value in `config` shows \
+                                in plan output in plain text. (`{key}` in config.yaml is written \
+                                by the provider.)"
+                            ),
+                            _ => format!(
+                                "It is set through `{}`; the provider writes `{key}` into \
+                                config.yaml from there.",
+                                argument_of(owner)
+                            ),
                         },
                     );
                 }
@@ -143,7 +156,10 @@ fn check_mirrors(mirrors: &[RegistryMirror], diagnostics: &mut Diagnostics) {
                         .attr(field_name!(RegistryMirror, endpoints))
                         .index(e as i64),
                     "Invalid registry mirror endpoint",
-                    format!("{endpoint:?} is not an http:// or https:// URL, e.g. https://zot.internal:5000."),
+                    format!(
+                        "{endpoint:?} is not an http:// or https:// URL, e.g. \
+                        https://zot.internal:5000."
+                    ),
                 );
             }
         }

@@ -15,8 +15,7 @@ use k3s_sdk::Secret;
 use tfplugin_runtime::cty::Value;
 use tfplugin_runtime::{Context, Diagnostics};
 
-/// The parts of an import ID `ssh://user@host:port?host_key=…` (user, port and host key
-/// optional).
+/// The parts of an import ID `ssh://user@host:port?host_key=…` (user, port and host key optional).
 #[derive(Debug, PartialEq, Eq)]
 pub struct ImportId {
     /// The login user.
@@ -30,14 +29,16 @@ pub struct ImportId {
     pub host_key: Option<String>,
 }
 
-/// Parses `ssh://user@host:port?host_key=…`, for any resource imported by the host it is
-/// reached through.
+/// Parses `ssh://user@host:port?host_key=…`, for any resource imported by the host it is reached
+/// through.
 pub fn parse_ssh_id(id: &str) -> Result<ImportId, String> {
     parse_import_id(id)
 }
 
 fn parse_import_id(id: &str) -> Result<ImportId, String> {
-    let usage = "Import IDs look like ssh://user@host:port (user and port optional), optionally with ?host_key=<the host's public key, percent-encoded> to pin it; credentials come from the provider's ssh settings, never from the ID.";
+    let usage = "Import IDs look like ssh://user@host:port (user and port optional), optionally \
+        with ?host_key=<the host's public key, percent-encoded> to pin it; credentials come from \
+        the provider's ssh settings, never from the ID.";
     let rest = id
         .strip_prefix("ssh://")
         .ok_or_else(|| format!("{id:?} does not start with ssh://. {usage}"))?;
@@ -72,7 +73,8 @@ fn parse_import_id(id: &str) -> Result<ImportId, String> {
     let (user, address) = match rest.rsplit_once('@') {
         Some((user, _)) if user.contains(':') => {
             return Err(format!(
-                "The ID carries a password (not repeated here); put credentials in the provider's ssh settings. {usage}"
+                "The ID carries a password (not repeated here); put credentials in the provider's \
+                    ssh settings. {usage}"
             ))
         }
         Some((user, address)) => (Some(user.to_owned()), address),
@@ -185,7 +187,10 @@ async fn by_instance(
     if names.is_empty() {
         return Err(Diagnostics::from_error(
             "No OCI profile configured",
-            format!("Importing {instance} needs an `oci_profile` block in the provider configuration to look it up with."),
+            format!(
+                "Importing {instance} needs an `oci_profile` block in the provider \
+                configuration to look it up with."
+            ),
         ));
     }
     let first = provider.oci.names().into_iter().next();
@@ -279,7 +284,10 @@ pub async fn import(
         ctx.warn(
             "Settings on the unit's command line are read into config",
             format!(
-                "{}.service starts K3s with {}. They are part of `config` now, as config.yaml settings; write them there. The next apply that changes this node writes them into config.yaml and rewrites the unit's ExecStart without them, as the installer writes it.",
+                "{}.service starts K3s with {}. They are part of `config` now, as config.yaml \
+                    settings; write them there. The next apply that changes this node writes them \
+                    into config.yaml and rewrites the unit's ExecStart without them, as the \
+                    installer writes it.",
                 unit.name(),
                 observed.exec_args.join(" ")
             ),

@@ -64,7 +64,9 @@ fn timed_out(node: &NodeModel, operation: &str, deadline: Duration) -> Diagnosti
     Diagnostics::from_error(
         format!("Timed out after {deadline:?}"),
         format!(
-            "The {operation} of the node at {} did not finish within timeouts.{operation}. Raise it, or look at the node: nothing is lost, the next apply continues from what is there.",
+            "The {operation} of the node at {} did not finish within timeouts.{operation}. Raise \
+                it, or look at the node: nothing is lost, the next apply continues from what is \
+                there.",
             node.shown()
         ),
     )
@@ -169,8 +171,14 @@ pub async fn connect_for_read(ctx: &Context, node: &NodeModel) -> Result<Reached
         Ok(session) => Ok(Reached::Connected(session, id, location)),
         Err(e @ k3s_sdk::ssh::Error::Unreachable { .. }) => {
             ctx.warn(
-                format!("{} is unreachable; its state is kept as it was", target.host),
-                format!("{e}. Terraform plans nothing for this node until it answers again (a host that answers without K3s reads as gone)."),
+                format!(
+                    "{} is unreachable; its state is kept as it was",
+                    target.host
+                ),
+                format!(
+                    "{e}. Terraform plans nothing for this node until it answers again (a host \
+                    that answers without K3s reads as gone)."
+                ),
             );
             Ok(Reached::Unreachable)
         }
@@ -244,7 +252,10 @@ async fn destroy_unbounded(
                     target.host
                 ),
                 format!(
-                    "{e}. Still on the host: K3s ({unit}.service, {binary}) and the cluster's join token in {config}, so the node rejoins the cluster if it comes back. When it is back, run {script} on it (or delete the host). As for the cluster: {node}.",
+                    "{e}. Still on the host: K3s ({unit}.service, {binary}) and the cluster's join \
+                        token in {config}, so the node rejoins the cluster if it comes back. When \
+                        it is back, run {script} on it (or delete the host). As for the cluster: \
+                        {node}.",
                     unit = unit.name(),
                     binary = k3s::BINARY_PATH,
                     config = k3s::CONFIG_PATH,
@@ -291,15 +302,16 @@ fn removal_failed(e: RemoveError) -> Diagnostics {
 /// Warns about what the removal left in the cluster.
 fn warn_left_in_cluster(ctx: &Context, session: &Session, unit: Unit, outcome: ClusterOutcome) {
     match outcome {
-        ClusterOutcome::NotInstalled
-        | ClusterOutcome::LastServer
-        | ClusterOutcome::NoApiAccess => {}
+        ClusterOutcome::NotInstalled | ClusterOutcome::LastServer | ClusterOutcome::NoApiAccess => {
+        }
         // A server's own API: the SDK logged it (the server is going anyway).
         ClusterOutcome::ApiUnreachable(_) if unit == Unit::Server => {}
         ClusterOutcome::ApiUnreachable(e) => ctx.warn(
             "The node was not removed from the cluster",
             format!(
-                "The API could not be reached through {}: {e}. K3s is uninstalled anyway; its Node object stays in the cluster's node list until deleted (`kubectl delete node …`).",
+                "The API could not be reached through {}: {e}. K3s is uninstalled anyway; its Node \
+                    object stays in the cluster's node list until deleted (`kubectl delete node \
+                    …`).",
                 session.host()
             ),
         ),
@@ -315,14 +327,20 @@ fn warn_left_in_cluster(ctx: &Context, session: &Session, unit: Unit, outcome: C
             if let Some(e) = uncounted {
                 ctx.warn(
                     format!("The control-plane nodes could not be counted before removing {name}"),
-                    format!("{e}. The server was drained and its Node object deleted as if other servers remained (skipping that for a server that is not the last would drop its pods without eviction)."),
+                    format!(
+                        "{e}. The server was drained and its Node object deleted as if other \
+                        servers remained (skipping that for a server that is not the last would \
+                        drop its pods without eviction)."
+                    ),
                 );
             }
             if !removal.problems.is_empty() {
                 let advice = if removal.stuck.is_empty() {
                     ""
                 } else {
-                    " The pods named were still on the node when drain_timeout passed; where a PodDisruptionBudget refused their eviction, give the budget room (more replicas on other nodes) or raise drain_timeout."
+                    " The pods named were still on the node when drain_timeout passed; where a \
+                        PodDisruptionBudget refused their eviction, give the budget room (more \
+                        replicas on other nodes) or raise drain_timeout."
                 };
                 ctx.warn(
                     format!("Node {name} was not cleanly removed from the cluster"),
@@ -363,11 +381,17 @@ async fn deleted_through_api(
     };
     match deleted {
         Ok(k3s::NodeDeletion::Deleted) => {
-            format!("its Node object {name:?} was deleted through the API (it registers again if the host comes back with K3s)")
+            format!(
+                "its Node object {name:?} was deleted through the API (it registers again if \
+                the host comes back with K3s)"
+            )
         }
-        Ok(k3s::NodeDeletion::Absent) => format!("there was no Node object {name:?} in the cluster"),
+        Ok(k3s::NodeDeletion::Absent) => {
+            format!("there was no Node object {name:?} in the cluster")
+        }
         Err(e) => format!(
-            "its Node object {name:?} could not be deleted through the API ({e}) and stays in the cluster's node list until deleted (`kubectl delete node {name}`)"
+            "its Node object {name:?} could not be deleted through the API ({e}) and stays in the \
+                cluster's node list until deleted (`kubectl delete node {name}`)"
         ),
     }
 }

@@ -192,7 +192,16 @@ fn duration_text(d: std::time::Duration) -> Value {
 
 /// What every node resource's page says about hosts that do not answer, failed creates and
 /// Ctrl-C (the node lifecycle guide says it at length).
-const ON_A_BAD_DAY: &str = "A host that does not answer (SSH unreachable, a link down) is a warning naming it, never a deletion: refresh keeps the prior state, so a plan proposes no create and no node leaves state because it was briefly away; only a host that answers without K3s, or a terminated OCI instance, reads as gone. A create that fails after it touched the host is kept in state tainted, so the next apply replaces it and a destroy cleans it up. On Ctrl-C every wait (readiness, drain, connect retries, OCI work requests) returns at once, and the provider exits when the Terraform process that started it dies. Destroying a node whose host does not answer is bounded by `ssh.connect_timeout`: the output says what is left on the host (K3s and the join token), and with a `kubeconfig` its Node object is deleted through the API from this machine. See the [node lifecycle guide](../guides/node-lifecycle.md).";
+const ON_A_BAD_DAY: &str = "A host that does not answer (SSH unreachable, a link down) is a \
+    warning naming it, never a deletion: refresh keeps the prior state, so a plan proposes no \
+    create and no node leaves state because it was briefly away; only a host that answers without \
+    K3s, or a terminated OCI instance, reads as gone. A create that fails after it touched the \
+    host is kept in state tainted, so the next apply replaces it and a destroy cleans it up. On \
+    Ctrl-C every wait (readiness, drain, connect retries, OCI work requests) returns at once, and \
+    the provider exits when the Terraform process that started it dies. Destroying a node whose \
+    host does not answer is bounded by `ssh.connect_timeout`: the output says what is left on the \
+    host (K3s and the join token), and with a `kubeconfig` its Node object is deleted through the \
+    API from this machine. See the [node lifecycle guide](../guides/node-lifecycle.md).";
 
 /// A node resource's description: what it is, then what every node's page says about hosts
 /// that do not answer, failed creates and Ctrl-C.

@@ -146,9 +146,9 @@ pub fn touch_planned(prior: &NodeModel, planned: &NodeModel<Planned>) -> Touch {
     }
 }
 
-/// After [`refine_service`] and [`refine_files`], what a change of the node leaves unknown (what the node reports only
-/// after it) and what it keeps: `env_sha256` unless K3s is (re)installed, `node_ready` unless
-/// the node restarts.
+/// After [`refine_service`] and [`refine_files`], what a change of the node leaves unknown (what
+/// the node reports only after it) and what it keeps: `env_sha256` unless K3s is (re)installed,
+/// `node_ready` unless the node restarts.
 pub fn unknown_after_change(node: &mut NodeModel<Planned>, prior: &NodeModel) {
     let t = touch_planned(prior, node);
     node.env_sha256 = if t.installs {

@@ -1,8 +1,7 @@
-//! What a node resource keeps in private state (opaque to users, never shown): the token a
-//! server was created or imported with, and what the provider created on the host beyond K3s
-//! itself (files OS preparation wrote where there were none, firewall rules it inserted), so
-//! that destroy removes exactly that and leaves what was there before, and the node's name in
-//! the cluster.
+//! What a node resource keeps in private state (opaque to users, never shown): the token a server
+//! was created or imported with, and what the provider created on the host beyond K3s itself (files
+//! OS preparation wrote where there were none, firewall rules it inserted), so that destroy removes
+//! exactly that and leaves what was there before, and the node's name in the cluster.
 
 use crate::lifecycle::PrivateState;
 use k3s_sdk::k3s::Applied;
@@ -29,7 +28,9 @@ pub struct NodePrivate {
 }
 
 impl PrivateState for NodePrivate {
-    const FORGOTTEN: &'static str = "a server's generated token (set `token`, or import the node again to read it back), the files OS preparation created and whether the provider inserted the firewall rules (destroy leaves both), and the node's name in the cluster";
+    const FORGOTTEN: &'static str = "a server's generated token (set `token`, or import the node \
+        again to read it back), the files OS preparation created and whether the provider inserted \
+        the firewall rules (destroy leaves both), and the node's name in the cluster";
 }
 
 impl NodePrivate {

@@ -36,12 +36,14 @@ impl ServerVersions {
 pub fn change_refused(from: K3sVersion, to: K3sVersion) -> Option<String> {
     if to < from {
         return Some(format!(
-            "the node runs K3s {from} and {to} is older; K3s does not support downgrades. Pin {from} or newer, or replace the node."
+            "the node runs K3s {from} and {to} is older; K3s does not support downgrades. Pin \
+                {from} or newer, or replace the node."
         ));
     }
     if to.major != from.major || to.minor > from.minor + 1 {
         return Some(format!(
-            "the node runs K3s {from}; K3s upgrades one minor release at a time, so go to v{}.{}.x first, then to {to}.",
+            "the node runs K3s {from}; K3s upgrades one minor release at a time, so go to v{}.{}.x \
+                first, then to {to}.",
             from.major,
             from.minor + 1
         ));
@@ -53,7 +55,9 @@ pub fn change_refused(from: K3sVersion, to: K3sVersion) -> Option<String> {
 pub fn agent_refused(agent: K3sVersion, server: K3sVersion) -> Option<String> {
     (agent > server).then(|| {
         format!(
-            "the server this agent joins runs (or is to run) K3s {server}, older than {agent}; an agent must not be newer than its server. Upgrade the server first, or pin the agent at {server} or older."
+            "the server this agent joins runs (or is to run) K3s {server}, older than {agent}; an \
+                agent must not be newer than its server. Upgrade the server first, or pin the \
+                agent at {server} or older."
         )
     })
 }

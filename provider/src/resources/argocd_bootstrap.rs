@@ -15,16 +15,16 @@ mod manifest;
 
 use crate::cluster_access::{self, Attempt, Reached, ServerAccess};
 use crate::lifecycle::{failed, Operation, PrivateState};
-use checks::check_config;
-use convert::{recorded, repository_model, root_model};
-use manifest::{bootstrap_of, warn_if_too_few_nodes};
 use crate::node::import::{parse_ssh_id, ssh_settings};
 use crate::provider::ProviderConfig;
 use crate::validators;
 use async_trait::async_trait;
+use checks::check_config;
+use convert::{recorded, repository_model, root_model};
 use k3s_sdk::argocd::{self, Deadline, WaitFor};
 use k3s_sdk::kubernetes::ObjectRef;
 use k3s_sdk::Secret;
+use manifest::{bootstrap_of, warn_if_too_few_nodes};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use tfplugin_runtime::cty::Value;
@@ -202,7 +202,8 @@ struct Private {
 }
 
 impl PrivateState for Private {
-    const FORGOTTEN: &'static str = "the inventory of objects applied (an upgrade prunes nothing the new version dropped; a destroy removes what this configuration would apply)";
+    const FORGOTTEN: &'static str = "the inventory of objects applied (an upgrade prunes nothing \
+        the new version dropped; a destroy removes what this configuration would apply)";
 }
 
 const WAIT_FOR: &[&str] = &["installed", "root_synced", "root_healthy"];
@@ -217,9 +218,16 @@ impl Resource for ArgocdBootstrap {
         check_config(config, diagnostics);
     }
 
-    async fn modify_plan(&self, _ctx: &Context, plan: &mut Plan<Self>, _diagnostics: &mut Diagnostics) {
+    async fn modify_plan(
+        &self,
+        _ctx: &Context,
+        plan: &mut Plan<Self>,
+        _diagnostics: &mut Diagnostics,
+    ) {
         let planned = &mut plan.planned;
-        if let (MaybeUnknown::Known(namespace), MaybeUnknown::Known(root)) = (&planned.namespace, &planned.root_application) {
+        if let (MaybeUnknown::Known(namespace), MaybeUnknown::Known(root)) =
+            (&planned.namespace, &planned.root_application)
+        {
             planned.id = MaybeUnknown::Known(Some(format!("{namespace}/{}", root.name)));
         }
         // What apply brings about: the version configured, nothing missing or changed. A
@@ -239,19 +247,37 @@ impl Resource for ArgocdBootstrap {
         }
     }
 
-    async fn create(&self, ctx: &Context, planned: ArgocdModel) -> Result<ArgocdModel, Diagnostics> {
+    async fn create(
+        &self,
+        ctx: &Context,
+        planned: ArgocdModel,
+    ) -> Result<ArgocdModel, Diagnostics> {
         apply(ctx, planned, Operation::Create).await
     }
 
-    async fn read(&self, ctx: &Context, current: ArgocdModel) -> Result<Option<ArgocdModel>, Diagnostics> {
-        let api = match cluster_access::connect(ctx, current.kubeconfig.as_ref(), current.server.as_ref(), Attempt::Once).await? {
+    async fn read(
+        &self,
+        ctx: &Context,
+        current: ArgocdModel,
+    ) -> Result<Option<ArgocdModel>, Diagnostics> {
+        let api = match cluster_access::connect(
+            ctx,
+            current.kubeconfig.as_ref(),
+            current.server.as_ref(),
+            Attempt::Once,
+        )
+        .await?
+        {
             Some(Reached::Api(api)) => api,
             None | Some(Reached::Unreachable) => return Ok(Some(current)),
         };
         let bootstrap = match bootstrap_of(ctx, &current).await {
             Ok(b) => b,
             Err(e) => {
-                ctx.warn("Cannot read the Argo CD manifest; the state is kept as it was", e.to_string());
+                ctx.warn(
+                    "Cannot read the Argo CD manifest; the state is kept as it was",
+                    e.to_string(),
+                );
                 return Ok(Some(current));
             }
         };
@@ -266,12 +292,24 @@ impl Resource for ArgocdBootstrap {
         }
     }
 
-    async fn update(&self, ctx: &Context, _prior: ArgocdModel, planned: ArgocdModel) -> Result<ArgocdModel, Diagnostics> {
+    async fn update(
+        &self,
+        ctx: &Context,
+        _prior: ArgocdModel,
+        planned: ArgocdModel,
+    ) -> Result<ArgocdModel, Diagnostics> {
         apply(ctx, planned, Operation::Update).await
     }
 
     async fn delete(&self, ctx: &Context, prior: ArgocdModel) -> Result<(), Diagnostics> {
-        let Some(Reached::Api(api)) = cluster_access::connect(ctx, prior.kubeconfig.as_ref(), prior.server.as_ref(), Attempt::Destroying).await? else {
+        let Some(Reached::Api(api)) = cluster_access::connect(
+            ctx,
+            prior.kubeconfig.as_ref(),
+            prior.server.as_ref(),
+            Attempt::Destroying,
+        )
+        .await?
+        else {
             return Ok(());
         };
         let mut inventory = Private::of(ctx).inventory;
@@ -298,13 +336,20 @@ impl Resource for ArgocdBootstrap {
             Err(e) => return Err(failed("Cannot remove Argo CD", e)),
         }
         let deadline = Deadline::after(prior.timeouts.delete.get(), ctx.cancelled().clone());
-        argocd::remove(&api, &removal, &deadline).await.map_err(|e| failed("Cannot remove Argo CD", e))
+        argocd::remove(&api, &removal, &deadline)
+            .await
+            .map_err(|e| failed("Cannot remove Argo CD", e))
     }
 
     /// `ssh://user@host:port/<namespace>/<root application>` (through a server node, read
     /// whole so the first plan is empty), or `<namespace>/<root application>` (kubeconfig
     /// mode: the first apply adopts it, writing only what differs).
-    async fn import(&self, ctx: &Context, id: &str, blank: ArgocdModel) -> Result<ArgocdModel, Diagnostics> {
+    async fn import(
+        &self,
+        ctx: &Context,
+        id: &str,
+        blank: ArgocdModel,
+    ) -> Result<ArgocdModel, Diagnostics> {
         let (server, path) = match id.strip_prefix("ssh://") {
             Some(_) => {
                 let (address, path) = split_ssh_path(id)?;
@@ -313,8 +358,20 @@ impl Resource for ArgocdBootstrap {
             None => (None, id.to_owned()),
         };
         let (namespace, root) = match path.split_once('/') {
-            Some((ns, root)) if !ns.is_empty() && !root.is_empty() && !root.contains('/') => (ns.to_owned(), root.to_owned()),
-            _ => return Err(Diagnostics::from_error("Invalid import ID", format!("{id:?}: import IDs look like <namespace>/<root application> (with a kubeconfig in the configuration) or ssh://user@host:port/<namespace>/<root application> (through a server node)."))),
+            Some((ns, root)) if !ns.is_empty() && !root.is_empty() && !root.contains('/') => {
+                (ns.to_owned(), root.to_owned())
+            }
+            _ => {
+                return Err(Diagnostics::from_error(
+                    "Invalid import ID",
+                    format!(
+                        "{id:?}: import \
+                IDs look like <namespace>/<root application> (with a kubeconfig in the \
+                configuration) or ssh://user@host:port/<namespace>/<root application> (through a \
+                server node)."
+                    ),
+                ))
+            }
         };
         let placeholder = RootApplication {
             name: root.clone(),
@@ -331,13 +388,31 @@ impl Resource for ArgocdBootstrap {
             cascade_delete: false,
         };
         let Some(server) = server else {
-            return Ok(ArgocdModel { id: Some(format!("{namespace}/{root}")), namespace, root_application: placeholder, ..blank });
+            return Ok(ArgocdModel {
+                id: Some(format!("{namespace}/{root}")),
+                namespace,
+                root_application: placeholder,
+                ..blank
+            });
         };
-        let Some(Reached::Api(api)) = cluster_access::connect(ctx, None, Some(&server), Attempt::Retrying).await? else {
-            return Err(Diagnostics::from_error("Cannot import", "the server node did not answer"));
+        let Some(Reached::Api(api)) =
+            cluster_access::connect(ctx, None, Some(&server), Attempt::Retrying).await?
+        else {
+            return Err(Diagnostics::from_error(
+                "Cannot import",
+                "the server node did not answer",
+            ));
         };
-        let adopted = argocd::adopt(&api, &namespace, &root).await.map_err(|e| failed(&format!("Cannot import {id}"), e))?;
-        let version = adopted.version.clone().ok_or_else(|| Diagnostics::from_error(format!("Cannot import {id}"), "argocd-server is not rolled out, so the version Argo CD runs cannot be read; import once it runs."))?;
+        let adopted = argocd::adopt(&api, &namespace, &root)
+            .await
+            .map_err(|e| failed(&format!("Cannot import {id}"), e))?;
+        let version = adopted.version.clone().ok_or_else(|| {
+            Diagnostics::from_error(
+                format!("Cannot import {id}"),
+                "argocd-server is not rolled out, so the version Argo CD runs cannot be read; \
+                 import once it runs.",
+            )
+        })?;
         Ok(ArgocdModel {
             id: Some(format!("{namespace}/{root}")),
             server: Some(server),
@@ -354,9 +429,23 @@ impl Resource for ArgocdBootstrap {
 }
 
 /// Create and update: install or upgrade, seed, prune, wait; then read back.
-async fn apply(ctx: &Context, planned: ArgocdModel, operation: Operation) -> Result<ArgocdModel, Diagnostics> {
-    let Some(Reached::Api(api)) = cluster_access::connect(ctx, planned.kubeconfig.as_ref(), planned.server.as_ref(), Attempt::Retrying).await? else {
-        return Err(Diagnostics::from_error("No cluster to apply to", "Set `kubeconfig` or a `server` block."));
+async fn apply(
+    ctx: &Context,
+    planned: ArgocdModel,
+    operation: Operation,
+) -> Result<ArgocdModel, Diagnostics> {
+    let Some(Reached::Api(api)) = cluster_access::connect(
+        ctx,
+        planned.kubeconfig.as_ref(),
+        planned.server.as_ref(),
+        Attempt::Retrying,
+    )
+    .await?
+    else {
+        return Err(Diagnostics::from_error(
+            "No cluster to apply to",
+            "Set `kubeconfig` or a `server` block.",
+        ));
     };
     let bootstrap = bootstrap_of(ctx, &planned).await?;
     // The first request: a cluster that does not answer fails here, before anything is
@@ -364,7 +453,10 @@ async fn apply(ctx: &Context, planned: ArgocdModel, operation: Operation) -> Res
     if let Err(e) = cluster_access::answers(&api).await {
         return Err(Diagnostics::from_error(
             format!("Cannot reach the cluster at {}", api.server()),
-            format!("{e}. Nothing was applied; check the kubeconfig's server address (or the `server` node) and try again."),
+            format!(
+                "{e}. Nothing was applied; check the kubeconfig's server address (or the \
+                `server` node) and try again."
+            ),
         ));
     }
     warn_if_too_few_nodes(ctx, &api, &bootstrap).await;
@@ -385,18 +477,38 @@ async fn apply(ctx: &Context, planned: ArgocdModel, operation: Operation) -> Res
     }
     Private { inventory: tracked }.save(ctx);
     operation.touching(ctx, &planned);
-    let deadline = Deadline::after(operation.deadline(&planned.timeouts).0, ctx.cancelled().clone());
+    let deadline = Deadline::after(
+        operation.deadline(&planned.timeouts).0,
+        ctx.cancelled().clone(),
+    );
     let applied = bootstrap
         .apply(&api, &previous, wait_for, &deadline)
         .await
         .map_err(|e| failed(&format!("Cannot {} Argo CD", operation.verb()), e))?;
-    tracing::info!(written = applied.written.objects.len(), pruned = applied.pruned.len(), "argocd_bootstrap applied");
-    Private { inventory: bootstrap.inventory() }.save(ctx);
-    let seen = bootstrap.observe(&api).await.map_err(|e| failed("Cannot read Argo CD back", e))?;
-    if !seen.missing.is_empty() || !seen.changed.is_empty() || seen.installed_version.as_deref() != Some(planned.version.as_str()) {
+    tracing::info!(
+        written = applied.written.objects.len(),
+        pruned = applied.pruned.len(),
+        "argocd_bootstrap applied"
+    );
+    Private {
+        inventory: bootstrap.inventory(),
+    }
+    .save(ctx);
+    let seen = bootstrap
+        .observe(&api)
+        .await
+        .map_err(|e| failed("Cannot read Argo CD back", e))?;
+    if !seen.missing.is_empty()
+        || !seen.changed.is_empty()
+        || seen.installed_version.as_deref() != Some(planned.version.as_str())
+    {
         return Err(Diagnostics::from_error(
             "Argo CD does not hold what was applied",
-            format!("After the apply: missing {:?}, changed {:?}, running {:?} (wanted {}). Another controller may be rewriting these objects.", seen.missing, seen.changed, seen.installed_version, planned.version),
+            format!(
+                "After the apply: missing {:?}, changed {:?}, running {:?} (wanted {}). \
+                Another controller may be rewriting these objects.",
+                seen.missing, seen.changed, seen.installed_version, planned.version
+            ),
         ));
     }
     Ok(recorded(planned, seen))
@@ -422,8 +534,8 @@ fn split_ssh_path(id: &str) -> Result<(String, String), Diagnostics> {
 /// left unset, as a configuration would leave them).
 fn server_of(ctx: &Context, node_id: &str) -> Result<ServerAccess, Diagnostics> {
     let provider = ctx.provider::<ProviderConfig>()?;
-    let parsed = parse_ssh_id(node_id).map_err(|e| Diagnostics::from_error("Invalid import ID", e))?;
+    let parsed =
+        parse_ssh_id(node_id).map_err(|e| Diagnostics::from_error("Invalid import ID", e))?;
     let (host, ssh) = ssh_settings(&provider, parsed);
     Ok(ServerAccess { host, ssh })
 }
-

@@ -1,6 +1,6 @@
-//! `k3s_agent`: a K3s agent on one host, joined to a server by URL and token (never a
-//! hard-coded address), optionally registered as a backend of an OCI network load balancer
-//! (see [`crate::nlb_backend`]).
+//! `k3s_agent`: a K3s agent on one host, joined to a server by URL and token (never a hard-coded
+//! address), optionally registered as a backend of an OCI network load balancer (see
+//! [`crate::nlb_backend`]).
 
 use crate::host_location::{locate, Whereabouts};
 use crate::nlb_backend::NlbBackend;
@@ -246,7 +246,13 @@ async fn converge(
     let desired = desired(&planned.node, &provider, role, Some(planned.token.clone()))?;
     let touching = |id: &str| {
         let node = planned.node.with_id(id);
-        operation.touching(ctx, &AgentModel { node, ..planned.clone() });
+        operation.touching(
+            ctx,
+            &AgentModel {
+                node,
+                ..planned.clone()
+            },
+        );
     };
     let (session, observed, id) =
         lifecycle::apply(ctx, &planned.node, &desired, operation, &touching).await?;
@@ -271,7 +277,11 @@ async fn running_server_version(ctx: &Context, kubeconfig: Option<&Secret>) -> O
         Err(e) => {
             ctx.warn(
                 "The agent's kubeconfig cannot be used",
-                format!("{e}. The server's version is not checked before the agent joins, `node_ready` is not read and destroy does not drain the node. Set `kubeconfig` to the cluster's admin kubeconfig, e.g. `k3s_server.main.kubeconfig`."),
+                format!(
+                    "{e}. The server's version is not checked before the agent joins, \
+                    `node_ready` is not read and destroy does not drain the node. Set `kubeconfig` \
+                    to the cluster's admin kubeconfig, e.g. `k3s_server.main.kubeconfig`."
+                ),
             );
             return None;
         }
@@ -380,12 +390,11 @@ async fn sync_nlb(
     };
     let wanted_name = match (&state.nlb_backend, &private_ip) {
         (Some(nlb), Some(ip)) => Some(nlb.name(ip)),
-        (Some(_), None) => {
-            return Err(Diagnostics::from_error(
-                "nlb_backend needs the node's IP address",
-                "`host` is a name, not an IP address: a load balancer backend is an IP address and port. Set `host` to the node's private IP, or use `oci_instance_id`.",
-            ))
-        }
+        (Some(_), None) => return Err(Diagnostics::from_error(
+            "nlb_backend needs the node's IP address",
+            "`host` is a name, not an IP address: a load balancer backend is an IP address and \
+                    port. Set `host` to the node's private IP, or use `oci_instance_id`.",
+        )),
         _ => None,
     };
     if let Some((old, old_name)) =
@@ -469,7 +478,10 @@ mod tests {
         assert_eq!(running_server_version(&ctx, Some(&garbled)).await, None);
         let warnings = ctx.take_warnings();
         assert_eq!(warnings.0.len(), 1, "{warnings:?}");
-        assert_eq!(warnings.0[0].summary, "The agent's kubeconfig cannot be used");
+        assert_eq!(
+            warnings.0[0].summary,
+            "The agent's kubeconfig cannot be used"
+        );
         assert!(!format!("{warnings:?}").contains("K10secret"));
         // None given: nothing to say.
         assert_eq!(running_server_version(&ctx, None).await, None);

@@ -153,7 +153,8 @@ impl DataSource for K3sOciInstances {
                 {
                     Ok(listed) => listed,
                     Err(e) if e.status() == Some(404) => {
-                        tracing::debug!(profile = %name, compartment = %compartment, "compartment not visible to this profile");
+                        tracing::debug!(profile = %name, compartment = %compartment, "compartment \
+                            not visible to this profile");
                         continue;
                     }
                     Err(e) => {
@@ -173,7 +174,8 @@ impl DataSource for K3sOciInstances {
                     {
                         Ok(a) => (Some(a.private_ip), a.public_ip),
                         Err(e @ k3s_sdk::oci::Error::NotFound(_)) => {
-                            tracing::debug!(instance = %instance.id, error = %e, "instance has no address");
+                            tracing::debug!(instance = %instance.id, error = %e, "instance has no \
+                                address");
                             (None, None)
                         }
                         Err(e) => {
@@ -201,9 +203,14 @@ impl DataSource for K3sOciInstances {
         }
         if let Some(index) = seen_by.iter().position(|n| *n == 0) {
             return Err(Diagnostics::from_error(
-                format!("No OCI profile can list compartment {}", compartments[index]),
                 format!(
-                    "Every profile searched ({}) was answered 404 NotAuthorizedOrNotFound: check the compartment OCID, which tenancy it is in, and that one of the profiles belongs to that tenancy with a policy allowing it to read instances.",
+                    "No OCI profile can list compartment {}",
+                    compartments[index]
+                ),
+                format!(
+                    "Every profile searched ({}) was answered 404 NotAuthorizedOrNotFound: check \
+                        the compartment OCID, which tenancy it is in, and that one of the profiles \
+                        belongs to that tenancy with a policy allowing it to read instances.",
                     profiles.join(", ")
                 ),
             ));

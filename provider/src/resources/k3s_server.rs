@@ -112,9 +112,8 @@ impl Resource for K3sServer {
             }),
             _ => None,
         };
-        let files_known = node::plan::files_known(&planned.node)
-            && role.is_some()
-            && !planned.token.is_unknown();
+        let files_known =
+            node::plan::files_known(&planned.node) && role.is_some() && !planned.token.is_unknown();
         let desired =
             node::plan::planned_desired(ctx, &planned.node, role, token.clone(), diagnostics);
         node::plan::refine_service(&mut plan.planned.node);
@@ -150,7 +149,11 @@ impl Resource for K3sServer {
         }
     }
 
-    async fn create(&self, ctx: &Context, planned: ServerModel) -> Result<ServerModel, Diagnostics> {
+    async fn create(
+        &self,
+        ctx: &Context,
+        planned: ServerModel,
+    ) -> Result<ServerModel, Diagnostics> {
         let token = match planned.token.clone() {
             Some(token) => token,
             None => generated_token()?,
@@ -189,10 +192,7 @@ impl Resource for K3sServer {
         prior: ServerModel,
         planned: ServerModel,
     ) -> Result<ServerModel, Diagnostics> {
-        let token = planned
-            .token
-            .clone()
-            .or_else(|| NodePrivate::of(ctx).token);
+        let token = planned.token.clone().or_else(|| NodePrivate::of(ctx).token);
         let planned_node = planned.node.clone();
         let mut state = converge(ctx, planned, token, Operation::Update).await?;
         node::plan::keep_after_update(&mut state.node, &prior.node, &planned_node);
@@ -262,7 +262,13 @@ async fn converge(
     let desired = desired(&planned.node, &provider, role(&planned), token)?;
     let touching = |id: &str| {
         let node = planned.node.with_id(id);
-        operation.touching(ctx, &ServerModel { node, ..planned.clone() });
+        operation.touching(
+            ctx,
+            &ServerModel {
+                node,
+                ..planned.clone()
+            },
+        );
     };
     let (session, observed, id) =
         lifecycle::apply(ctx, &planned.node, &desired, operation, &touching).await?;
@@ -291,7 +297,10 @@ fn token_from(
     fill(&mut bytes).map_err(|e| {
         failed(
             "Cannot generate a join token",
-            format!("Reading random bytes from the operating system failed: {e}. Nothing was changed on the host. Set `token`, or retry once the system's random source works."),
+            format!(
+                "Reading random bytes from the operating system failed: {e}. Nothing was \
+                changed on the host. Set `token`, or retry once the system's random source works."
+            ),
         )
     })?;
     let token = Secret::new(bytes.iter().map(|b| format!("{b:02x}")).collect::<String>());
@@ -386,7 +395,8 @@ mod tests {
                 attributes.insert((*name).into(), v.clone());
             }
         }
-        let config: ServerModel<Planned> = model::from_blank(&with_defaults(&block, &value)).unwrap();
+        let config: ServerModel<Planned> =
+            model::from_blank(&with_defaults(&block, &value)).unwrap();
         Plan {
             prior: None,
             planned: config.clone(),
@@ -401,7 +411,9 @@ mod tests {
         let mut diagnostics = Diagnostics::new();
         let binary = ("airgap_binary", Value::string("/srv/k3s"));
         let mut plan = creating(&[binary]);
-        K3sServer.modify_plan(&ctx, &mut plan, &mut diagnostics).await;
+        K3sServer
+            .modify_plan(&ctx, &mut plan, &mut diagnostics)
+            .await;
         let errors: Vec<_> = diagnostics.0.iter().map(|d| d.summary.as_str()).collect();
         assert_eq!(errors, ["Incomplete air-gap settings"], "{diagnostics:?}");
 

@@ -269,9 +269,9 @@ fn conditions_text(object: &Value) -> String {
     }
 }
 
-/// Why a Deployment or StatefulSet has not rolled out, or `None` when it has: the controller
-/// saw this generation, and updated, ready (and for a StatefulSet, current) replicas are the
-/// desired count.
+/// Why a Deployment or StatefulSet has not rolled out, or `None` when it has: the controller saw
+/// this generation, and updated, ready (and for a StatefulSet, current) replicas are the desired
+/// count.
 pub fn not_rolled_out(object: &Value) -> Option<String> {
     let generation = object["metadata"]["generation"].as_i64().unwrap_or(0);
     let status = &object["status"];

@@ -96,8 +96,8 @@ pub struct Drift {
     pub config: bool,
     /// `registries.yaml` differs, is missing, or is there when none is wanted.
     pub registries: bool,
-    /// The installed release differs from the desired one, or K3s is not installed as the
-    /// desired unit.
+    /// The installed release differs from the desired one, or K3s is not installed as the desired
+    /// unit.
     pub version: Option<VersionChange>,
     /// The service is not active.
     pub inactive: bool,
@@ -292,8 +292,8 @@ fn parse_observed(text: &str) -> Observed {
 }
 
 /// The settings the unit's command line arguments set, keyed as config.yaml keys them:
-/// `--key=value` and `--key value` are strings, a `--flag` alone is `true`, a repeated flag is
-/// a list.
+/// `--key=value` and `--key value` are strings, a `--flag` alone is `true`, a repeated flag is a
+/// list.
 pub(crate) fn command_line_settings(args: &[String]) -> Settings {
     let mut settings = Settings::new();
     let mut words = args.iter().peekable();

@@ -1,8 +1,8 @@
 //! The Kubernetes API on the `kube` crate: a client made from a kubeconfig held as a
-//! [`Secret`](crate::Secret) (never `$KUBECONFIG` or `~/.kube/config`) or, with the `ssh`
-//! feature, reached through a server node over SSH, and the generic operations the layers above need on objects of any
-//! kind: server-side apply under a named field manager, get, list and delete, with kinds
-//! resolved through discovery once per group version.
+//! [`Secret`](crate::Secret) (never `$KUBECONFIG` or `~/.kube/config`) or, with the `ssh` feature,
+//! reached through a server node over SSH, and the generic operations the layers above need on
+//! objects of any kind: server-side apply under a named field manager, get, list and delete, with
+//! kinds resolved through discovery once per group version.
 //!
 //! Objects are plain JSON values, as manifests are:
 //!

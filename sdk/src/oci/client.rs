@@ -214,9 +214,9 @@ impl Client {
         self.inner.poll_interval
     }
 
-    /// The URL a request goes to: the service endpoint (or the override), the API version,
-    /// `path` (already encoded, see [`encode_path_segment`](super::encode_path_segment)) and
-    /// `query` (form-encoded).
+    /// The URL a request goes to: the service endpoint (or the override), the API version, `path`
+    /// (already encoded, see [`encode_path_segment`](super::encode_path_segment)) and `query`
+    /// (form-encoded).
     pub fn url(&self, service: Service, path: &str, query: &[(String, String)]) -> Url {
         let mut url = match &self.inner.endpoint_override {
             Some(base) => base.clone(),

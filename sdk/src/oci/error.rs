@@ -37,8 +37,7 @@ pub enum Error {
     /// A private key could not be loaded.
     #[error("cannot use the private key from {origin}: {reason}")]
     Key {
-        /// Where the key came from ("key_file /root/.oci/key.pem", "the private key given
-        /// inline").
+        /// Where the key came from ("key_file /root/.oci/key.pem", "the private key given inline").
         origin: String,
         /// Why, and what to do.
         reason: String,

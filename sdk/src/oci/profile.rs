@@ -115,9 +115,8 @@ impl Profile {
         self.security_token_file.as_deref()
     }
 
-    /// Loads the private key, checks it against the configured fingerprint, and makes the
-    /// request signer (`keyId` `tenancy/user/fingerprint`, or `ST$<token>` for a session-token
-    /// profile).
+    /// Loads the private key, checks it against the configured fingerprint, and makes the request
+    /// signer (`keyId` `tenancy/user/fingerprint`, or `ST$<token>` for a session-token profile).
     pub fn signer(&self) -> Result<Signer, Error> {
         let passphrase = self.passphrase.as_ref().map(|p| p.expose());
         let key = match &self.key {

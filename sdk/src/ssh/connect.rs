@@ -48,10 +48,9 @@ impl std::fmt::Debug for Session {
 }
 
 impl Session {
-    /// Connects to the target (through its bastion, if any), verifying its host key and
-    /// logging in. Retries while the host cannot be reached yet, until
-    /// `timeouts.retry_for` has passed since the first attempt; each attempt is bounded by
-    /// `timeouts.connect`.
+    /// Connects to the target (through its bastion, if any), verifying its host key and logging in.
+    /// Retries while the host cannot be reached yet, until `timeouts.retry_for` has passed since
+    /// the first attempt; each attempt is bounded by `timeouts.connect`.
     pub async fn connect(target: &Target) -> Result<Session, Error> {
         let budget = target.timeouts.connect.max(target.timeouts.retry_for);
         let deadline = Instant::now() + budget;

@@ -40,9 +40,8 @@ impl Drop for PortForward {
 
 impl Session {
     /// Listens on 127.0.0.1 (an ephemeral port) and forwards each connection to
-    /// `remote_host:remote_port` as seen from the node. A connection the node cannot open is
-    /// closed at once and logged as a warning. Each channel open has the connect timeout as
-    /// its deadline.
+    /// `remote_host:remote_port` as seen from the node. A connection the node cannot open is closed
+    /// at once and logged as a warning. Each channel open has the connect timeout as its deadline.
     pub async fn forward_local(
         &self,
         remote_host: &str,

@@ -33,16 +33,28 @@ pub(super) fn check_config(config: &ArgocdModel<Planned>, diagnostics: &mut Diag
         (Some(false), Some(false)) => diagnostics.error_at(
             at(field_name!(ArgocdModel, kubeconfig)),
             "Missing cluster access",
-            "Set `kubeconfig` (e.g. `k3s_server.main.kubeconfig`) or a `server` block naming a K3s server node to reach the API through over SSH.",
+            "Set `kubeconfig` (e.g. `k3s_server.main.kubeconfig`) or a `server` block naming a K3s \
+                server node to reach the API through over SSH.",
         ),
         _ => {}
     }
-    let server = match &config.server {
-        MaybeUnknown::Known(s) => s.clone(),
-        MaybeUnknown::Unknown(partly) => partly.known_parts::<Option<ServerParts>>().flatten().map(|p| ServerAccess { host: String::new(), ssh: p.ssh }),
-    };
+    let server =
+        match &config.server {
+            MaybeUnknown::Known(s) => s.clone(),
+            MaybeUnknown::Unknown(partly) => partly
+                .known_parts::<Option<ServerParts>>()
+                .flatten()
+                .map(|p| ServerAccess {
+                    host: String::new(),
+                    ssh: p.ssh,
+                }),
+        };
     if let Some(ssh) = server.and_then(|s| s.ssh) {
-        ssh_target::validate_block(&ssh, &at(field_name!(ArgocdModel, server)).attr(field_name!(ServerAccess, ssh)), diagnostics);
+        ssh_target::validate_block(
+            &ssh,
+            &at(field_name!(ArgocdModel, server)).attr(field_name!(ServerAccess, ssh)),
+            diagnostics,
+        );
     }
     let repositories: Vec<RepositoryParts> = match &config.repository {
         MaybeUnknown::Known(repos) => repos.iter().map(RepositoryParts::from).collect(),
@@ -50,26 +62,61 @@ pub(super) fn check_config(config: &ArgocdModel<Planned>, diagnostics: &mut Diag
     };
     let mut names = Vec::new();
     for (index, repo) in repositories.iter().enumerate() {
-        let here = |name: &str| at(field_name!(ArgocdModel, repository)).index(index as i64).attr(name);
+        let here = |name: &str| {
+            at(field_name!(ArgocdModel, repository))
+                .index(index as i64)
+                .attr(name)
+        };
         if let Some(name) = &repo.name {
             if names.contains(name) {
-                diagnostics.error_at(here(field_name!(Repository, name)), format!("Duplicate repository {name:?}"), "Each `repository` block needs a Secret name of its own.");
+                diagnostics.error_at(
+                    here(field_name!(Repository, name)),
+                    format!("Duplicate repository {name:?}"),
+                    "Each `repository` block needs a Secret name of its own.",
+                );
             } else if argocd::RUNTIME_OBJECTS.contains(&name.as_str()) {
-                diagnostics.error_at(here(field_name!(Repository, name)), format!("{name:?} is Argo CD's own Secret"), "Argo CD writes this Secret itself; choose another name for the repository Secret.");
+                diagnostics.error_at(
+                    here(field_name!(Repository, name)),
+                    format!(
+                        "{name:?} is \
+                    Argo CD's own Secret"
+                    ),
+                    "Argo CD writes this Secret itself; choose another \
+                    name for the repository Secret.",
+                );
             }
             names.push(name.clone());
         }
         let Some(url) = &repo.url else { continue };
         let https = url.starts_with("https://");
         if https && repo.ssh_private_key {
-            diagnostics.error_at(here(field_name!(Repository, ssh_private_key)), "SSH key on an https repository", format!("{url} is an https URL; Argo CD uses `ssh_private_key` only for ssh URLs (ssh://… or git@host:path). Use `username` and `password` (a token) instead, or an ssh URL."));
+            diagnostics.error_at(
+                here(field_name!(Repository, ssh_private_key)),
+                "SSH key on an \
+                https repository",
+                format!(
+                    "{url} is an https URL; Argo CD uses `ssh_private_key` \
+                only for ssh URLs (ssh://… or git@host:path). Use `username` and `password` (a \
+                token) instead, or an ssh URL."
+                ),
+            );
         }
         if !https && (repo.username.is_some() || repo.password) {
-            diagnostics.error_at(here(field_name!(Repository, username)), "User name or password on an ssh repository", format!("{url} is an ssh URL; Argo CD logs in to it with `ssh_private_key` only."));
+            diagnostics.error_at(
+                here(field_name!(Repository, username)),
+                "User name or password on an ssh repository",
+                format!("{url} is an ssh URL; Argo CD logs in to it with `ssh_private_key` only."),
+            );
         }
         // Only where every value is known: an unknown password reads as unset.
         if repo.complete && https && repo.username.is_some() != repo.password {
-            diagnostics.error_at(here(field_name!(Repository, password)), "Incomplete https credentials", "Set both `username` and `password` (or a token), or neither for a public repository.");
+            diagnostics.error_at(
+                here(field_name!(Repository, password)),
+                "Incomplete https \
+                credentials",
+                "Set both `username` and `password` (or a token), or neither for a \
+                public repository.",
+            );
         }
     }
 }

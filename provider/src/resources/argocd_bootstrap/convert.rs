@@ -15,8 +15,13 @@ pub(super) fn seed_of(model: &ArgocdModel) -> Seed {
                 url: r.url.clone(),
                 kind: r.r#type.clone(),
                 credentials: match (&r.ssh_private_key, &r.username, &r.password) {
-                    (Some(key), _, _) => argocd::Credentials::Ssh { private_key: key.clone() },
-                    (None, Some(username), Some(password)) => argocd::Credentials::Https { username: username.clone(), password: password.clone() },
+                    (Some(key), _, _) => argocd::Credentials::Ssh {
+                        private_key: key.clone(),
+                    },
+                    (None, Some(username), Some(password)) => argocd::Credentials::Https {
+                        username: username.clone(),
+                        password: password.clone(),
+                    },
                     _ => argocd::Credentials::None,
                 },
             })
@@ -31,8 +36,14 @@ pub(super) fn seed_of(model: &ArgocdModel) -> Seed {
             target_revision: root.target_revision.clone(),
             project: root.project.clone(),
             destination_server: root.destination_server.clone(),
-            destination_namespace: root.destination_namespace.clone().unwrap_or_else(|| model.namespace.clone()),
-            automated: root.automated_sync.then_some(argocd::Automated { prune: root.prune, self_heal: root.self_heal }),
+            destination_namespace: root
+                .destination_namespace
+                .clone()
+                .unwrap_or_else(|| model.namespace.clone()),
+            automated: root.automated_sync.then_some(argocd::Automated {
+                prune: root.prune,
+                self_heal: root.self_heal,
+            }),
             sync_options: root.sync_options.clone().unwrap_or_default(),
             cascade_delete: root.cascade_delete,
         },
@@ -47,7 +58,8 @@ pub(super) fn root_model(root: &argocd::RootApplication, namespace: &str) -> Roo
         target_revision: root.target_revision.clone(),
         project: root.project.clone(),
         destination_server: root.destination_server.clone(),
-        destination_namespace: (root.destination_namespace != namespace).then(|| root.destination_namespace.clone()),
+        destination_namespace: (root.destination_namespace != namespace)
+            .then(|| root.destination_namespace.clone()),
         automated_sync: root.automated.is_some(),
         prune: root.automated.is_some_and(|a| a.prune),
         self_heal: root.automated.is_some_and(|a| a.self_heal),
@@ -59,15 +71,27 @@ pub(super) fn root_model(root: &argocd::RootApplication, namespace: &str) -> Roo
 pub(super) fn repository_model(repo: &argocd::Repository) -> Repository {
     let (username, password, ssh_private_key) = match &repo.credentials {
         argocd::Credentials::None => (None, None, None),
-        argocd::Credentials::Https { username, password } => (Some(username.clone()), Some(password.clone()), None),
+        argocd::Credentials::Https { username, password } => {
+            (Some(username.clone()), Some(password.clone()), None)
+        }
         argocd::Credentials::Ssh { private_key } => (None, None, Some(private_key.clone())),
     };
-    Repository { name: repo.name.clone(), url: repo.url.clone(), r#type: repo.kind.clone(), username, password, ssh_private_key }
+    Repository {
+        name: repo.name.clone(),
+        url: repo.url.clone(),
+        r#type: repo.kind.clone(),
+        username,
+        password,
+        ssh_private_key,
+    }
 }
 
 /// The model with what was observed.
 pub(super) fn recorded(mut model: ArgocdModel, seen: Observation) -> ArgocdModel {
-    model.id = Some(format!("{}/{}", model.namespace, model.root_application.name));
+    model.id = Some(format!(
+        "{}/{}",
+        model.namespace, model.root_application.name
+    ));
     model.installed_version = seen.installed_version;
     model.missing_objects = Some(seen.missing);
     model.changed_objects = Some(seen.changed);
@@ -76,10 +100,14 @@ pub(super) fn recorded(mut model: ArgocdModel, seen: Observation) -> ArgocdModel
     model.applications = Some(
         seen.applications
             .into_iter()
-            .map(|a| ApplicationRow { name: a.name, sync_status: a.sync_status, health_status: a.health_status, wave: a.wave })
+            .map(|a| ApplicationRow {
+                name: a.name,
+                sync_status: a.sync_status,
+                health_status: a.health_status,
+                wave: a.wave,
+            })
             .collect(),
     );
     model.initial_admin_password = seen.initial_admin_password;
     model
 }
-
