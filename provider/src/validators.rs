@@ -165,10 +165,11 @@ pub fn manifest_url() -> Arc<dyn Validator> {
     })
 }
 
-/// A sha256 digest, 64 hex digits.
+/// A sha256 digest, 64 hex digits (surrounding white space, as `file("k3s.sha256")` leaves it,
+/// is accepted: the digest is trimmed where it is compared).
 pub fn sha256() -> Arc<dyn Validator> {
     validator("a sha256 digest (64 hex digits)", |value| {
-        let s = text(value)?;
+        let s = text(value)?.trim();
         if s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit()) {
             Ok(())
         } else {
@@ -335,6 +336,8 @@ mod tests {
     fn sha256_digests_are_64_hex_digits() {
         let v = sha256();
         assert!(check(&v, &"0123456789abcdefABCDEF".repeat(3)[..64]));
+        // As `file("k3s.sha256")` reads it, with its newline.
+        assert!(check(&v, &format!("{}\n", "a".repeat(64))));
         for bad in [
             "",
             "abc",

@@ -256,8 +256,7 @@ pub trait Provider: Models + Send + Sync + 'static {
     fn name(&self) -> &'static str;
 
     /// The provider block's schema. Derived from the model; override only to adjust what a
-    /// declaration
-    /// cannot say.
+    /// declaration cannot say.
     fn schema(&self) -> Schema {
         Schema::of::<Self::Model<Known>>()
     }

@@ -269,18 +269,19 @@ async fn converge(
 
 /// The version the cluster's API server runs, asked from this machine with the agent's
 /// kubeconfig; `None` without a kubeconfig or when the API does not say (the join itself then
-/// reports a server it cannot reach). A kubeconfig that cannot be used is a warning: without
-/// it the version is not checked, `node_ready` is not read and destroy does not drain.
+/// reports a server it cannot reach). A kubeconfig this check cannot use (it takes inline
+/// client certificates only) is a warning that the version is not checked.
 async fn running_server_version(ctx: &Context, kubeconfig: Option<&Secret>) -> Option<K3sVersion> {
     let api = match k3s::DirectApi::from_kubeconfig(kubeconfig?, lifecycle::DIRECT_API_TIMEOUT) {
         Ok(api) => api,
         Err(e) => {
             ctx.warn(
-                "The agent's kubeconfig cannot be used",
+                "The server's version is not checked before the agent joins",
                 format!(
-                    "{e}. The server's version is not checked before the agent joins, \
-                    `node_ready` is not read and destroy does not drain the node. Set `kubeconfig` \
-                    to the cluster's admin kubeconfig, e.g. `k3s_server.main.kubeconfig`."
+                    "{e}. The check reads the server's version with the agent's kubeconfig from \
+                    this machine and needs inline client certificates, as in the cluster's admin \
+                    kubeconfig (`k3s_server.main.kubeconfig`). The agent's `node_ready` and its \
+                    drain on destroy do not depend on this check."
                 ),
             );
             return None;

@@ -46,7 +46,7 @@ impl Source {
             Source::Inline(text) => ("the inline manifest".to_owned(), text.clone()),
             Source::Url(url) => (url.clone(), fetch(url, timeout).await?),
         };
-        if let Some(want) = sha256 {
+        if let Some(want) = sha256.map(str::trim) {
             let got = hex(&Sha256::digest(text.as_bytes()));
             if !got.eq_ignore_ascii_case(want) {
                 return Err(Error::Manifest(format!(

@@ -100,7 +100,8 @@ pub struct RemoveOptions {
     pub undo_os_prep: Option<OsPrepUndo>,
     /// How long the whole removal may take ([`RemoveError::TimedOut`] after that).
     pub deadline: Option<Duration>,
-    /// Stops the removal between requests ([`RemoveError::Cancelled`]).
+    /// Stops the removal at once, wherever it is, even in the middle of a command over SSH
+    /// ([`RemoveError::Cancelled`]); what was done stays done.
     pub cancel: Option<CancellationToken>,
 }
 

@@ -3,8 +3,10 @@
 
 use std::time::Duration;
 
-/// An error from the Kubernetes API layer.
+/// An error from the Kubernetes API layer. Non-exhaustive: a variant exists only with the `ssh`
+/// feature, and features add, so a match needs an arm for the others.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// The kubeconfig cannot be used.
     #[error("the kubeconfig cannot be used: {0}")]

@@ -129,6 +129,30 @@ struct FieldOptions {
 }
 
 impl FieldOptions {
+    /// Refuses, on a field that is a nested block or an embedded model, what only an attribute
+    /// can say (instead of dropping it unseen).
+    fn refuse_attribute_options(&self, field: &syn::Field) -> syn::Result<()> {
+        let given = [
+            ("optional", self.optional),
+            ("computed", self.computed),
+            ("sensitive", self.sensitive),
+            ("write_only", self.write_only),
+            ("stable", self.stable),
+            ("default", self.default.is_some()),
+            ("validate", !self.validators.is_empty()),
+            ("deprecated", self.deprecated.is_some()),
+            ("description", self.description.is_some()),
+            ("ty", self.ty.is_some()),
+        ];
+        match given.iter().find(|(_, set)| *set) {
+            Some((option, _)) => Err(syn::Error::new(
+                field.span(),
+                format!("`{option}` applies to attributes, not to nested blocks or embedded models"),
+            )),
+            None => Ok(()),
+        }
+    }
+
     fn parse(attrs: &[Attribute]) -> syn::Result<FieldOptions> {
         let mut o = FieldOptions::default();
         for attr in attrs.iter().filter(|a| a.path().is_ident("tf")) {
@@ -194,6 +218,18 @@ fn field_step(field: &syn::Field, params: &[String]) -> syn::Result<Tokens> {
         text.strip_prefix("r#").unwrap_or(&text).to_owned()
     });
     let options = FieldOptions::parse(&field.attrs)?;
+    if options.set && !options.block {
+        return Err(syn::Error::new(
+            field.span(),
+            "`set` applies to `block` fields (a set attribute takes `ty = Type::set(…)`)",
+        ));
+    }
+    if options.computed && options.default.is_some() {
+        return Err(syn::Error::new(
+            field.span(),
+            "`default` makes an attribute optional+computed; drop `computed`",
+        ));
+    }
     let declared = strip_form(&field.ty, params);
     let description = match &options.description {
         Some(expr) => quote!(&::std::string::ToString::to_string(&#expr)),
@@ -202,6 +238,10 @@ fn field_step(field: &syn::Field, params: &[String]) -> syn::Result<Tokens> {
             quote!(#doc)
         }
     };
+    let nested = name.starts_with('$') || options.block || options.schema.is_some();
+    if nested {
+        options.refuse_attribute_options(field)?;
+    }
     if name.starts_with('$') {
         return Ok(quote! {
             block.merge(<#declared as ::tfplugin_runtime::schema::ModelSchema>::block())
