@@ -481,7 +481,7 @@ mod tests {
         assert_eq!(warnings.0.len(), 1, "{warnings:?}");
         assert_eq!(
             warnings.0[0].summary,
-            "The agent's kubeconfig cannot be used"
+            "The server's version is not checked before the agent joins"
         );
         assert!(!format!("{warnings:?}").contains("K10secret"));
         // None given: nothing to say.
