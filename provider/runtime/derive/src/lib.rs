@@ -147,7 +147,9 @@ impl FieldOptions {
         match given.iter().find(|(_, set)| *set) {
             Some((option, _)) => Err(syn::Error::new(
                 field.span(),
-                format!("`{option}` applies to attributes, not to nested blocks or embedded models"),
+                format!(
+                    "`{option}` applies to attributes, not to nested blocks or embedded models"
+                ),
             )),
             None => Ok(()),
         }
