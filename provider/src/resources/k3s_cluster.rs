@@ -199,3 +199,116 @@ fn row(node: &NodeHealth) -> NodeRow {
         unschedulable: node.unschedulable,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tfplugin_runtime::cty::{AttributePath, Value};
+    use tfplugin_runtime::model;
+
+    /// A configuration with the given attributes set.
+    fn config(set: &[(&str, Value)]) -> ClusterModel<Planned> {
+        let mut value = ClusterModel::<Known>::block().unset_value();
+        if let Value::Object(attributes) = &mut value {
+            for (name, v) in set {
+                attributes.insert((*name).into(), v.clone());
+            }
+        }
+        model::from_blank(&value).unwrap()
+    }
+
+    async fn errors(config: &ClusterModel<Planned>) -> Vec<(String, Option<AttributePath>)> {
+        let mut diagnostics = Diagnostics::new();
+        K3sCluster.validate(config, &mut diagnostics).await;
+        diagnostics
+            .0
+            .into_iter()
+            .map(|d| (d.summary, d.path))
+            .collect()
+    }
+
+    fn server() -> Value {
+        Value::object([("host", Value::string("10.0.0.5")), ("ssh", Value::Null)])
+    }
+
+    #[tokio::test]
+    async fn exactly_one_way_to_the_cluster() {
+        let at = |name: &str| Some(AttributePath::attribute(name));
+        assert_eq!(
+            errors(&config(&[])).await,
+            [("Missing cluster access".to_owned(), at("kubeconfig"))]
+        );
+        assert_eq!(
+            errors(&config(&[
+                ("kubeconfig", Value::string("apiVersion: v1")),
+                ("server", server()),
+            ]))
+            .await,
+            [("Conflicting cluster access".to_owned(), at("server"))]
+        );
+        assert!(errors(&config(&[("server", server())])).await.is_empty());
+        assert!(
+            errors(&config(&[("kubeconfig", Value::string("apiVersion: v1"))]))
+                .await
+                .is_empty()
+        );
+        // A kubeconfig still unknown (a server being created) is no conflict by itself.
+        assert!(errors(&config(&[("kubeconfig", Value::unknown())]))
+            .await
+            .is_empty());
+    }
+
+    #[test]
+    fn what_was_read_fills_the_computed_attributes() {
+        let node = |name: &str, ready: bool, labels: &[(&str, &str)]| NodeHealth {
+            name: name.into(),
+            roles: k3s::node_roles(
+                &labels
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            ),
+            ready,
+            kubelet_version: Some("v1.33.4+k3s1".into()),
+            internal_ip: Some("10.0.0.5".into()),
+            labels: BTreeMap::new(),
+            taints: vec!["node.kubernetes.io/unreachable:NoExecute".into()],
+            unschedulable: false,
+        };
+        let health = ClusterHealth {
+            nodes: vec![
+                node(
+                    "node-1",
+                    true,
+                    &[("node-role.kubernetes.io/control-plane", "true")],
+                ),
+                node("node-2", false, &[]),
+            ],
+            api_ready: true,
+            api_checks: k3s::parse_readyz("[+]ping ok\n[-]etcd failed: reason withheld\n"),
+        };
+        let blank: ClusterModel =
+            model::from_blank(&ClusterModel::<Known>::block().unset_value()).unwrap();
+        let read = recorded(blank, &health);
+        assert_eq!(read.total_nodes, Some(2));
+        assert_eq!(read.ready_nodes, Some(1));
+        assert_eq!(read.all_ready, Some(false));
+        assert_eq!(read.api_ready, Some(true));
+        assert_eq!(
+            read.api_checks.as_deref(),
+            Some(
+                &[
+                    "ping ok".to_owned(),
+                    "etcd failed: reason withheld".to_owned()
+                ][..]
+            )
+        );
+        let nodes = read.nodes.unwrap();
+        assert_eq!(nodes[0].roles, ["control-plane"]);
+        assert!(nodes[1].roles.is_empty() && !nodes[1].ready);
+        assert_eq!(
+            nodes[1].taints,
+            ["node.kubernetes.io/unreachable:NoExecute"]
+        );
+    }
+}
