@@ -14,7 +14,8 @@
 //! (`data "k3s_cluster"` through the server node): the apply passes with no check warning; with
 //! the agent's K3s service stopped and its Node marked NotReady by the stand-in's node
 //! controller (as Kubernetes' node lifecycle controller does when a kubelet stops posting
-//! status), the plan warns with the failing assertion and the data source reports that node not
+//! status), a plain plan plans the agent's repair (deferring the data source and its check to
+//! the apply), and a refresh-only plan warns with the failing assertion and the data source reports that node not
 //! Ready.
 //!
 //! The measured times are printed (`measured: …`) for the record; the bounds asserted are
@@ -325,7 +326,7 @@ data "k3s_cluster" "main" {{
       connect_timeout = "5s"
     }}
   }}
-  wait_for_ready = "1m"
+  wait_for_ready = "20s"
   depends_on     = [k3s_server.main, k3s_agent.worker]
 }}
 
@@ -407,6 +408,10 @@ check "cluster_health" {{
     ensure!(
         plan.code == 2 && flat(&plan).contains("k3s_agent.worker will be updated in-place"),
         "the stopped agent does not show:\n{plan}"
+    );
+    ensure!(
+        !flat(&plan).contains("Check block assertion failed"),
+        "the check was evaluated although the data source waits for the agent's repair:\n{plan}"
     );
     // A refresh-only plan reads it now: the check warns, naming the node.
     let refreshed = tf(&[

@@ -31,9 +31,12 @@ pub struct K3sCluster;
 /// `depends_on = [k3s_server.main, k3s_agent.worker]` (or a reference to the server's computed
 /// attributes, such as `kubeconfig = k3s_server.main.kubeconfig`) makes Terraform read it during
 /// apply, after the nodes exist, instead of failing the plan on a cluster that is not there yet.
-/// Add `wait_for_ready` to give nodes that were just created time to report Ready. A cluster that
-/// does not answer is an error naming what was tried; declared inside the `check` block itself (a
-/// scoped data source), Terraform shows that error as the check's warning instead.
+/// While a resource it depends on has changes planned (a stopped agent that apply will repair),
+/// Terraform defers the read, and the check, to the apply; `terraform plan -refresh-only` reads
+/// it at once. Add `wait_for_ready` to give nodes that were just created time to report Ready.
+/// A cluster that does not answer is an error naming what was tried; declared inside the `check`
+/// block itself (a scoped data source), Terraform shows that error as the check's warning
+/// instead.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ModelSchema)]
 #[serde(bound = "")]
 pub struct ClusterModel<F: Form = Known> {
@@ -42,8 +45,9 @@ pub struct ClusterModel<F: Form = Known> {
     #[tf(sensitive)]
     pub kubeconfig: F::Of<Option<Secret>>,
     /// Wait up to this long (e.g. `2m`) for every node to be Ready before reporting; when the time
-    /// is up, report what was seen (no error: the `check` decides). By default no wait: one
-    /// reading.
+    /// is up, report what was seen (no error: the `check` decides). Every read waits, plans
+    /// included, so a node that stays down makes each plan take this long. By default no wait:
+    /// one reading.
     #[tf(validate = validators::duration())]
     pub wait_for_ready: F::Of<Option<Duration>>,
     /// Every Node, by name.
