@@ -10,6 +10,14 @@
 //! - `destroy` of an agent whose link is cut: bounded, the output says what is left on it, and
 //!   its Node object is deleted through the API (with the agent's `kubeconfig`).
 //!
+//! And, with 1 server and 1 agent, the cluster's health in a `check {}` block
+//! (`data "k3s_cluster"` through the server node): the apply passes with no check warning; with
+//! the agent's K3s service stopped and its Node marked NotReady by the stand-in's node
+//! controller (as Kubernetes' node lifecycle controller does when a kubelet stops posting
+//! status), a plain plan plans the agent's repair (deferring the data source and its check to
+//! the apply), and a refresh-only plan warns with the failing assertion and the data source reports that node not
+//! Ready.
+//!
 //! The measured times are printed (`measured: …`) for the record; the bounds asserted are
 //! loose (10 s) on purpose.
 
@@ -17,7 +25,7 @@ use acceptance_tests::artifacts::ArtifactServer;
 use acceptance_tests::standin::K3sReleases;
 use acceptance_tests::terraform::{provider_dir, provider_hcl, TerraformVersion, Workdir};
 use acceptance_tests::testbed::{Node, TestBed};
-use anyhow::{ensure, Result};
+use anyhow::{ensure, Context, Result};
 use std::time::{Duration, Instant};
 
 const VERSION: &str = "v1.33.4+k3s1";
@@ -251,5 +259,195 @@ resource "k3s_agent" "worker" {{
 
     wd.run(&["destroy", "-auto-approve", "-input=false", "-no-color"])?
         .ok()?;
+    Ok(())
+}
+
+/// A flattened transcript: Terraform wraps diagnostics to the terminal's width.
+fn flat(run: &acceptance_tests::terraform::TfRun) -> String {
+    format!("{}\n{}", run.stdout, run.stderr)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The `data.k3s_cluster.main` values in a `show -json` of a plan or of the state.
+fn cluster_data(shown: &serde_json::Value) -> Option<serde_json::Value> {
+    [&shown["prior_state"]["values"], &shown["values"]]
+        .into_iter()
+        .flat_map(|values| {
+            values["root_module"]["resources"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .find(|r| r["address"] == "data.k3s_cluster.main")
+        .map(|r| r["values"].clone())
+}
+
+#[test]
+fn cluster_health_checks_warn_when_a_node_stops() -> Result<()> {
+    let bed = TestBed::builder().nodes(2).boot()?;
+    let artifacts = ArtifactServer::start(bed.host_address().into())?;
+    let standin = std::path::Path::new(env!("CARGO_BIN_EXE_k3s-standin"));
+    let releases = K3sReleases::publish(&artifacts, standin, &[VERSION])?;
+    let wd = Workdir::new(TerraformVersion::V1_15_5, provider_dir()?)?;
+    let nodes = bed.nodes();
+    let (server, agent) = (&nodes[0], &nodes[1]);
+    let ssh = format!("private_key_file = \"{}\"", bed.client_key_path().display());
+    let hcl = provider_hcl(&releases.install_url, &releases.github_url, &ssh)
+        + &format!(
+            r#"
+resource "k3s_server" "main" {{
+  host    = "{server}"
+  version = "{VERSION}"
+  ssh {{
+    host_key        = "{server_key}"
+    connect_timeout = "5s"
+  }}
+}}
+
+resource "k3s_agent" "worker" {{
+  host       = "{agent}"
+  version    = "{VERSION}"
+  server_url = k3s_server.main.api_endpoint
+  token      = k3s_server.main.join_token
+  kubeconfig = k3s_server.main.kubeconfig
+  ssh {{
+    host_key        = "{agent_key}"
+    connect_timeout = "5s"
+  }}
+}}
+
+data "k3s_cluster" "main" {{
+  server {{
+    host = k3s_server.main.host
+    ssh {{
+      host_key        = "{server_key}"
+      connect_timeout = "5s"
+    }}
+  }}
+  wait_for_ready = "20s"
+  depends_on     = [k3s_server.main, k3s_agent.worker]
+}}
+
+check "cluster_health" {{
+  assert {{
+    condition     = data.k3s_cluster.main.all_ready
+    error_message = "Nodes not Ready: ${{join(", ", [for n in data.k3s_cluster.main.nodes : n.name if !n.ready])}}."
+  }}
+}}
+"#,
+            server = server.address(),
+            server_key = server.host_key().public_openssh(),
+            agent = agent.address(),
+            agent_key = agent.host_key().public_openssh(),
+        );
+    wd.write_file("main.tf", &hcl)?;
+    let tf = |args: &[&str]| wd.run(args);
+
+    // Created in one apply: the data source is read after the nodes exist, and the check holds.
+    let applied = tf(&["apply", "-auto-approve", "-input=false", "-no-color"])?.ok()?;
+    ensure!(
+        !flat(&applied).contains("Check block assertion failed"),
+        "the check warned on a healthy cluster:\n{applied}"
+    );
+    let state = tf(&["show", "-json"])?.ok()?.json()?;
+    let healthy = cluster_data(&state).context("no data.k3s_cluster.main in the state")?;
+    ensure!(
+        healthy["all_ready"] == true
+            && healthy["total_nodes"] == 2
+            && healthy["ready_nodes"] == 2
+            && healthy["api_ready"] == true,
+        "health after apply: {healthy:#}"
+    );
+    ensure!(
+        healthy["api_checks"]
+            .as_array()
+            .is_some_and(|c| c.iter().any(|c| c == "ping ok")),
+        "no readiness checks: {healthy:#}"
+    );
+    let agent_name = agent.exec_ok("hostname")?.trim().to_owned();
+    let listed = healthy["nodes"].as_array().context("no nodes")?;
+    let by_name = |name: &str| listed.iter().find(|n| n["name"] == name).cloned();
+    let server_row =
+        by_name(server.exec_ok("hostname")?.trim()).context("the server's Node is not listed")?;
+    let agent_row = by_name(&agent_name).context("the agent's Node is not listed")?;
+    ensure!(
+        server_row["roles"]
+            .as_array()
+            .is_some_and(|r| r.iter().any(|r| r == "control-plane"))
+            && agent_row["roles"] == serde_json::json!([])
+            && agent_row["internal_ip"] == agent.address().to_string()
+            && agent_row["kubelet_version"] == VERSION,
+        "node rows: {listed:#?}"
+    );
+
+    // The agent's K3s stops: its kubelet no longer posts status, and the stand-in's node
+    // controller marks the Node NotReady after its grace period (20 s).
+    agent.exec_ok("systemctl stop k3s-agent")?;
+    let ready_status = || {
+        server
+            .exec_ok(&format!(
+                "k3s kubectl get node {agent_name} -o jsonpath='{{.status.conditions[?(@.type==\"Ready\")].status}}'"
+            ))
+            .map(|s| s.trim().to_owned())
+            .unwrap_or_default()
+    };
+    let marked = wait_until(Duration::from_secs(90), "the agent's Node NotReady", || {
+        let status = ready_status();
+        !status.is_empty() && status != "True"
+    })?;
+    eprintln!(
+        "measured: the Node was marked NotReady {:.1}s after its agent stopped",
+        marked.as_secs_f64()
+    );
+
+    // A plain plan plans the agent's repair (its service is not active); the data source
+    // depends on the agent, so Terraform defers reading it, and the check, to the apply.
+    let plan = tf(&["plan", "-detailed-exitcode", "-input=false", "-no-color"])?;
+    ensure!(
+        plan.code == 2 && flat(&plan).contains("k3s_agent.worker will be updated in-place"),
+        "the stopped agent does not show:\n{plan}"
+    );
+    ensure!(
+        !flat(&plan).contains("Check block assertion failed"),
+        "the check was evaluated although the data source waits for the agent's repair:\n{plan}"
+    );
+    // A refresh-only plan reads it now: the check warns, naming the node.
+    let refreshed = tf(&[
+        "plan",
+        "-refresh-only",
+        "-input=false",
+        "-no-color",
+        "-out=refresh.tfplan",
+    ])?
+    .ok()?;
+    let said = flat(&refreshed);
+    ensure!(
+        said.contains("Warning: Check block assertion failed")
+            && said.contains(&format!("Nodes not Ready: {agent_name}.")),
+        "no check warning naming the node:\n{refreshed}"
+    );
+    let shown = tf(&["show", "-json", "refresh.tfplan"])?.ok()?.json()?;
+    let sick = cluster_data(&shown).context("no data.k3s_cluster.main in the plan")?;
+    let agent_row = sick["nodes"]
+        .as_array()
+        .and_then(|n| n.iter().find(|n| n["name"] == agent_name.as_str()))
+        .with_context(|| format!("the agent's Node is not listed: {sick:#}"))?;
+    ensure!(
+        sick["all_ready"] == false
+            && sick["ready_nodes"] == 1
+            && sick["total_nodes"] == 2
+            && agent_row["ready"] == false,
+        "health with the agent stopped: {sick:#}"
+    );
+    ensure!(
+        agent_row["taints"]
+            .as_array()
+            .is_some_and(|t| t.iter().any(|t| t
+                .as_str()
+                .is_some_and(|t| t.starts_with("node.kubernetes.io/unreachable:")))),
+        "the NotReady node carries no unreachable taint: {agent_row:#}"
+    );
     Ok(())
 }

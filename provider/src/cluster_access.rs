@@ -13,8 +13,9 @@ use k3s_sdk::kubernetes::ApiClient;
 use k3s_sdk::ssh::Session;
 use k3s_sdk::Secret;
 use serde::{Deserialize, Serialize};
+use tfplugin_runtime::cty::AttributePath;
 use tfplugin_runtime::schema::ModelSchema;
-use tfplugin_runtime::{Context, Diagnostics};
+use tfplugin_runtime::{field_name, Context, Diagnostics, MaybeUnknown};
 
 /// A K3s server node to reach the cluster through, instead of a `kubeconfig`: the provider logs in
 /// over SSH, reads the server's admin kubeconfig into memory (never into state or onto disk) and
@@ -43,6 +44,9 @@ pub enum Reached {
 pub enum Attempt {
     /// For a read: one SSH attempt; a host that does not answer is [`Reached::Unreachable`].
     Once,
+    /// For a data source, which has no state to keep: one SSH attempt; a host that does not
+    /// answer is an error.
+    OnceOrFail,
     /// For an apply: SSH retries for the `ssh.connect_timeout` while a host boots; a host that
     /// does not answer is an error.
     Retrying,
@@ -71,12 +75,14 @@ pub async fn connect(
     };
     let provider = ctx.provider::<ProviderConfig>()?;
     let (mut target, _) = ssh_target::target(server.ssh.as_ref(), &provider.ssh, &server.host)?;
-    if attempt == Attempt::Once {
+    if matches!(attempt, Attempt::Once | Attempt::OnceOrFail) {
         target.timeouts.retry_for = std::time::Duration::ZERO;
     }
     let session = match Session::connect(&target).await {
         Ok(session) => session,
-        Err(e @ k3s_sdk::ssh::Error::Unreachable { .. }) if attempt != Attempt::Retrying => {
+        Err(e @ k3s_sdk::ssh::Error::Unreachable { .. })
+            if matches!(attempt, Attempt::Once | Attempt::Destroying) =>
+        {
             if attempt == Attempt::Destroying {
                 left_behind(ctx, &server.host, &e);
             } else {
@@ -103,6 +109,64 @@ pub async fn connect(
                 ),
             )
         })
+}
+
+/// What `terraform validate` checks of a resource's cluster access, each error at its
+/// attribute: exactly one of `kubeconfig` (named `kubeconfig_attr`) and a `server` block
+/// (`server_attr`), and the server's `ssh` block's own rules. An unknown kubeconfig counts as
+/// set only next to a server block (then both are set, whatever its value).
+pub fn check_access(
+    kubeconfig: &MaybeUnknown<Option<Secret>>,
+    server: &MaybeUnknown<Option<ServerAccess>>,
+    kubeconfig_attr: &str,
+    server_attr: &str,
+    diagnostics: &mut Diagnostics,
+) {
+    let at = AttributePath::attribute;
+    let kubeconfig_set = match kubeconfig {
+        MaybeUnknown::Known(k) => Some(k.is_some()),
+        MaybeUnknown::Unknown(_) => None,
+    };
+    let server_set = match server {
+        MaybeUnknown::Known(s) => Some(s.is_some()),
+        MaybeUnknown::Unknown(_) => Some(true),
+    };
+    match (kubeconfig_set, server_set) {
+        (Some(true), Some(true)) | (None, Some(true)) => diagnostics.error_at(
+            at(server_attr),
+            "Conflicting cluster access",
+            format!("Set either `{kubeconfig_attr}` or a `{server_attr}` block, not both."),
+        ),
+        (Some(false), Some(false)) => diagnostics.error_at(
+            at(kubeconfig_attr),
+            "Missing cluster access",
+            format!(
+                "Set `{kubeconfig_attr}` (e.g. `k3s_server.main.kubeconfig`) or a `{server_attr}` \
+                block naming a K3s server node to reach the API through over SSH."
+            ),
+        ),
+        _ => {}
+    }
+    let ssh = match server {
+        MaybeUnknown::Known(s) => s.as_ref().and_then(|s| s.ssh.clone()),
+        MaybeUnknown::Unknown(partly) => partly
+            .known_parts::<Option<ServerParts>>()
+            .flatten()
+            .and_then(|p| p.ssh),
+    };
+    if let Some(ssh) = ssh {
+        ssh_target::validate_block(
+            &ssh,
+            &at(server_attr).attr(field_name!(ServerAccess, ssh)),
+            diagnostics,
+        );
+    }
+}
+
+/// The known parts of a `server` block.
+#[derive(Deserialize)]
+struct ServerParts {
+    ssh: Option<SshBlock>,
 }
 
 /// The first request to a cluster, which changes nothing: whether its API answers (the core

@@ -7,6 +7,7 @@
 
 pub mod argocd_bootstrap;
 pub mod k3s_agent;
+pub mod k3s_cluster;
 pub mod k3s_oci_instances;
 pub mod k3s_server;
 
@@ -25,7 +26,10 @@ pub fn resources() -> Vec<Arc<dyn AnyResource>> {
 
 /// Every data source type, as the provider lists them.
 pub fn data_sources() -> Vec<Arc<dyn AnyDataSource>> {
-    vec![data_source(k3s_oci_instances::K3sOciInstances)]
+    vec![
+        data_source(k3s_oci_instances::K3sOciInstances),
+        data_source(k3s_cluster::K3sCluster),
+    ]
 }
 
 #[cfg(test)]

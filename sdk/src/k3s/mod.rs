@@ -9,7 +9,9 @@
 //! reached through the node itself ([`ApiAccess::client`]); [`wait_ready`] and [`remove_node`]
 //! are the node's lifecycle in one call each (wait for Ready; the last-server rule, drain,
 //! Node deletion, uninstall and OS-prep undo); and [`DirectApi`] deletes the Node object of a
-//! host that does not answer from this machine.
+//! host that does not answer from this machine. [`cluster_health`] reads every Node's health
+//! and the API's readiness (`/readyz`); [`wait_for_all_ready`] waits, bounded, until every Node
+//! is Ready.
 //!
 //! ```
 //! use k3s_sdk::k3s::{json, K3sVersion, NodeConfig, Role};
@@ -61,6 +63,7 @@ mod cluster;
 mod config;
 mod converge;
 mod error;
+mod health;
 mod install;
 mod labels;
 mod lifecycle;
@@ -78,6 +81,10 @@ pub use converge::{
     converge, restart, undo_os_prep, uninstall, Applied, Desired, OS_PREP_FILES, STEP_DEADLINE,
 };
 pub use error::K3sError;
+pub use health::{
+    cluster_health, node_health, node_roles, parse_readyz, wait_for_all_ready, ApiCheck,
+    ClusterHealth, NodeHealth, ROLE_LABEL_PREFIX,
+};
 pub use install::{parse_env_file, InstallPlan, Installer, Unit};
 pub use labels::{
     check_label_value, check_node_label, check_node_taint, check_qualified_name, TAINT_EFFECTS,

@@ -5,8 +5,7 @@
 //! hide a mistake but never invent one).
 
 use super::{ArgocdModel, Repository};
-use crate::cluster_access::ServerAccess;
-use crate::ssh_target::{self, SshBlock};
+use crate::cluster_access;
 use k3s_sdk::argocd;
 use k3s_sdk::Secret;
 use serde::Deserialize;
@@ -16,46 +15,13 @@ use tfplugin_runtime::{field_name, Diagnostics, MaybeUnknown, Planned};
 /// The checks `terraform validate` runs, each error at its attribute.
 pub(super) fn check_config(config: &ArgocdModel<Planned>, diagnostics: &mut Diagnostics) {
     let at = AttributePath::attribute;
-    let kubeconfig_set = match &config.kubeconfig {
-        MaybeUnknown::Known(k) => Some(k.is_some()),
-        MaybeUnknown::Unknown(_) => None,
-    };
-    let server_set = match &config.server {
-        MaybeUnknown::Known(s) => Some(s.is_some()),
-        MaybeUnknown::Unknown(_) => Some(true),
-    };
-    match (kubeconfig_set, server_set) {
-        (Some(true), Some(true)) | (None, Some(true)) => diagnostics.error_at(
-            at(field_name!(ArgocdModel, server)),
-            "Conflicting cluster access",
-            "Set either `kubeconfig` or a `server` block, not both.",
-        ),
-        (Some(false), Some(false)) => diagnostics.error_at(
-            at(field_name!(ArgocdModel, kubeconfig)),
-            "Missing cluster access",
-            "Set `kubeconfig` (e.g. `k3s_server.main.kubeconfig`) or a `server` block naming a K3s \
-                server node to reach the API through over SSH.",
-        ),
-        _ => {}
-    }
-    let server =
-        match &config.server {
-            MaybeUnknown::Known(s) => s.clone(),
-            MaybeUnknown::Unknown(partly) => partly
-                .known_parts::<Option<ServerParts>>()
-                .flatten()
-                .map(|p| ServerAccess {
-                    host: String::new(),
-                    ssh: p.ssh,
-                }),
-        };
-    if let Some(ssh) = server.and_then(|s| s.ssh) {
-        ssh_target::validate_block(
-            &ssh,
-            &at(field_name!(ArgocdModel, server)).attr(field_name!(ServerAccess, ssh)),
-            diagnostics,
-        );
-    }
+    cluster_access::check_access(
+        &config.kubeconfig,
+        &config.server,
+        field_name!(ArgocdModel, kubeconfig),
+        field_name!(ArgocdModel, server),
+        diagnostics,
+    );
     let repositories: Vec<RepositoryParts> = match &config.repository {
         MaybeUnknown::Known(repos) => repos.iter().map(RepositoryParts::from).collect(),
         MaybeUnknown::Unknown(partly) => partly.known_parts().unwrap_or_default(),
@@ -119,12 +85,6 @@ pub(super) fn check_config(config: &ArgocdModel<Planned>, diagnostics: &mut Diag
             );
         }
     }
-}
-
-/// The known parts of a `server` block.
-#[derive(Deserialize)]
-struct ServerParts {
-    ssh: Option<SshBlock>,
 }
 
 /// The known parts of a `repository` block (whether each secret is set).
