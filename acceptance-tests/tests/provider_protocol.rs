@@ -5,6 +5,9 @@
 use acceptance_tests::terraform::{provider_dir, TerraformVersion, Workdir};
 use anyhow::{ensure, Context, Result};
 use serde_json::Value;
+use terraform_provider_k3s::resources::{
+    data_sources as provider_data_sources, resources as provider_resources,
+};
 
 const PROVIDER: &str = "registry.terraform.io/k3s/k3s";
 
@@ -67,25 +70,37 @@ fn terraform_lists_every_resource_and_data_source_with_their_attributes() -> Res
         let wd = workdir(version, "")?;
         let schema = wd.run(&["providers", "schema", "-json"])?.ok()?.json()?;
         let ours = &schema["provider_schemas"][PROVIDER];
-        let resources: Vec<&str> = ours["resource_schemas"]
-            .as_object()
-            .context("no resource schemas")?
-            .keys()
-            .map(String::as_str)
-            .collect();
+        // Every type the provider serves, and nothing else (a new one is checked here
+        // without being named).
+        let served = |names: Vec<&'static str>| {
+            let mut names: Vec<String> = names.into_iter().map(str::to_owned).collect();
+            names.sort();
+            names
+        };
+        let listed = |kind: &str| -> Result<Vec<String>> {
+            Ok(ours[kind]
+                .as_object()
+                .with_context(|| format!("no {kind}"))?
+                .keys()
+                .cloned()
+                .collect())
+        };
+        let resources = listed("resource_schemas")?;
+        let expected = served(provider_resources().iter().map(|r| r.type_name()).collect());
         ensure!(
-            resources == ["argocd_bootstrap", "k3s_agent", "k3s_server"],
-            "{version}: resources {resources:?}"
+            resources == expected && resources.contains(&"k3s_server".to_owned()),
+            "{version}: resources {resources:?}, the provider serves {expected:?}"
         );
-        let sources: Vec<&str> = ours["data_source_schemas"]
-            .as_object()
-            .context("no data sources")?
-            .keys()
-            .map(String::as_str)
-            .collect();
+        let sources = listed("data_source_schemas")?;
+        let expected = served(
+            provider_data_sources()
+                .iter()
+                .map(|d| d.type_name())
+                .collect(),
+        );
         ensure!(
-            sources == ["k3s_oci_instances"],
-            "{version}: data sources {sources:?}"
+            sources == expected && sources.contains(&"k3s_oci_instances".to_owned()),
+            "{version}: data sources {sources:?}, the provider serves {expected:?}"
         );
 
         let server = &ours["resource_schemas"]["k3s_server"]["block"];
