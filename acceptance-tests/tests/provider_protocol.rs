@@ -599,6 +599,33 @@ resource "argocd_bootstrap" "main" {{
 }
 
 #[test]
+fn a_health_read_of_a_cluster_that_does_not_answer_fails_naming_where_it_asked() -> Result<()> {
+    // Nothing listens on 127.0.0.1:1. A data source has no earlier state to fall back on, so
+    // the plan fails, saying where it asked and what to do.
+    let kubeconfig = "apiVersion: v1\\nkind: Config\\nclusters:\\n- name: c\\n  cluster: {server: 'https://127.0.0.1:1', insecure-skip-tls-verify: true}\\nusers:\\n- name: u\\n  user: {token: t}\\ncontexts:\\n- name: c\\n  context: {cluster: c, user: u}\\ncurrent-context: c\\n";
+    let config = format!(
+        r#"
+data "k3s_cluster" "main" {{
+  provider   = k3s
+  kubeconfig = "{kubeconfig}"
+}}
+"#
+    );
+    let wd = workdir(TerraformVersion::V1_15_5, &config)?;
+    let out = wd.run(&["plan", "-input=false", "-no-color"])?;
+    out.failed_with(&[
+        "Cannot read the cluster's health",
+        "https://127.0.0.1:1",
+        "depends_on",
+    ])?;
+    ensure!(
+        !format!("{}{}", out.stdout, out.stderr).contains("token: t"),
+        "the kubeconfig is echoed:\n{out}"
+    );
+    Ok(())
+}
+
+#[test]
 fn validate_refuses_argocd_settings_that_would_fail_at_apply() -> Result<()> {
     let config = r#"
 resource "argocd_bootstrap" "bad" {
