@@ -567,10 +567,17 @@ fn the_documented_examples_are_valid_and_formatted() -> Result<()> {
     Ok(())
 }
 
+/// A kubeconfig (escaped for an HCL string) for a cluster that does not answer: nothing listens
+/// on 127.0.0.1:1.
+const UNANSWERED_KUBECONFIG: &str = "apiVersion: v1\\nkind: Config\\nclusters:\\n- name: c\\n  \
+    cluster: {server: 'https://127.0.0.1:1', insecure-skip-tls-verify: true}\\nusers:\\n- name: u\\n  \
+    user: {token: t}\\ncontexts:\\n- name: c\\n  context: {cluster: c, user: u}\\n\
+    current-context: c\\n";
+
 #[test]
 fn apply_against_a_cluster_that_does_not_answer_fails_clearly_and_records_nothing() -> Result<()> {
-    // Nothing listens on 127.0.0.1:1; the manifest is the shared one, read from disk.
-    let kubeconfig = "apiVersion: v1\\nkind: Config\\nclusters:\\n- name: c\\n  cluster: {server: 'https://127.0.0.1:1', insecure-skip-tls-verify: true}\\nusers:\\n- name: u\\n  user: {token: t}\\ncontexts:\\n- name: c\\n  context: {cluster: c, user: u}\\ncurrent-context: c\\n";
+    // The manifest is the shared one, read from disk.
+    let kubeconfig = UNANSWERED_KUBECONFIG;
     let config = format!(
         r#"
 resource "argocd_bootstrap" "main" {{
@@ -600,9 +607,9 @@ resource "argocd_bootstrap" "main" {{
 
 #[test]
 fn a_health_read_of_a_cluster_that_does_not_answer_fails_naming_where_it_asked() -> Result<()> {
-    // Nothing listens on 127.0.0.1:1. A data source has no earlier state to fall back on, so
-    // the plan fails, saying where it asked and what to do.
-    let kubeconfig = "apiVersion: v1\\nkind: Config\\nclusters:\\n- name: c\\n  cluster: {server: 'https://127.0.0.1:1', insecure-skip-tls-verify: true}\\nusers:\\n- name: u\\n  user: {token: t}\\ncontexts:\\n- name: c\\n  context: {cluster: c, user: u}\\ncurrent-context: c\\n";
+    // A data source has no earlier state to fall back on, so the plan fails, saying where it
+    // asked and what to do.
+    let kubeconfig = UNANSWERED_KUBECONFIG;
     let config = format!(
         r#"
 data "k3s_cluster" "main" {{
